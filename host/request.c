@@ -14,6 +14,8 @@ void request_init(struct strata_request *r)
     r->resp_tail = &r->resp_headers;
     r->body_fd = -1;
     r->script_name = "";
+    r->cur_t = -1;
+    r->route = "/";
 }
 
 void request_clear_body(struct strata_request *r)
@@ -31,12 +33,17 @@ void request_clear_body(struct strata_request *r)
     r->body_off = 0;
 }
 
-void request_reset_response(struct strata_request *r)
+void request_clear_response(struct strata_request *r)
 {
     request_clear_body(r);
     r->status = 0;
     r->resp_headers = NULL;
     r->resp_tail = &r->resp_headers;
+}
+
+void request_reset_response(struct strata_request *r)
+{
+    request_clear_response(r);
     r->vars = NULL;
     r->n_timings = 0;
     r->depth = 0;
@@ -100,7 +107,7 @@ static int valid_header(const char *name, const char *value)
     return 1;
 }
 
-static int rq_add_header(strata_request *r, const char *name, const char *value)
+int request_add_header(strata_request *r, const char *name, const char *value)
 {
     if (!valid_header(name, value))
         return STRATA_ERROR;
@@ -136,7 +143,7 @@ static int rq_set_header(strata_request *r, const char *name, const char *value)
     if (!valid_header(name, value))
         return STRATA_ERROR;
     rq_remove_header(r, name);
-    return rq_add_header(r, name, value);
+    return request_add_header(r, name, value);
 }
 
 static const char *rq_resp_header(strata_request *r, const char *name)
@@ -277,6 +284,8 @@ static const char *rq_var_get(strata_request *r, const char *name)
     for (struct var *v = r->vars; v; v = v->next)
         if (strcmp(v->name, name) == 0)
             return v->value;
+    if (strcmp(name, STRATA_VAR_ROUTE) == 0)
+        return r->route;
     return NULL;
 }
 
@@ -299,7 +308,7 @@ void request_fill_api(struct strata_host *t)
     t->set_status = rq_set_status;
     t->status = rq_status;
     t->set_header = rq_set_header;
-    t->add_header = rq_add_header;
+    t->add_header = request_add_header;
     t->remove_header = rq_remove_header;
     t->resp_header = rq_resp_header;
     t->resp_header_each = rq_resp_header_each;

@@ -35,6 +35,7 @@ struct request_source {
 
 struct stage_timing {
     const struct instance *inst;
+    int level, next_called;
     int64_t start_ns, total_ns, child_ns;
     int64_t cpu_start_ns, cpu_ns, child_cpu_ns;
 };
@@ -65,6 +66,8 @@ struct strata_request {
     /* pipeline state (pipeline.c) */
     const struct chain *chain;
     int pos;                         /* index of the stage running now   */
+    int cur_t;                       /* timing slot of that stage, or -1 */
+    const char *route;               /* mount prefix, "/" at the top     */
     int depth;                       /* stages entered                   */
     int n_timings;
     struct stage_timing timings[REQUEST_MAX_DEPTH];
@@ -79,6 +82,9 @@ struct strata_request {
 void request_init(struct strata_request *r);
 /* Drop the response and variables (before a re-run on the pool). */
 void request_reset_response(struct strata_request *r);
+/* Drop status, headers and body only (a stage failed: the host answers). */
+void request_clear_response(struct strata_request *r);
+int request_add_header(struct strata_request *r, const char *name, const char *value);
 /* Release the body and the arena. */
 void request_fini(struct strata_request *r);
 

@@ -24,7 +24,7 @@ struct strata_section {
 };
 
 struct stt_instance {
-    const strata_plugin *plugin;
+    const struct strata_plugin *plugin;
     struct strata_section sec;
     void *config;
     struct optstore store;
@@ -270,7 +270,7 @@ static const char *kv_get(void *ctx, const char *key)
     return NULL;
 }
 
-stt_instance *stt_createv(const strata_plugin *p, const char *config_dir, const char *const *kv)
+stt_instance *stt_createv(const struct strata_plugin *p, const char *config_dir, const char *const *kv)
 {
     last_error[0] = '\0';
     stt_instance *i = calloc(1, sizeof *i);
@@ -313,7 +313,7 @@ stt_instance *stt_createv(const strata_plugin *p, const char *config_dir, const 
     return i;
 }
 
-stt_instance *stt_create(const strata_plugin *p, const char *config_dir, ...)
+stt_instance *stt_create(const struct strata_plugin *p, const char *config_dir, ...)
 {
     const char *kv[128];
     size_t n = 0;

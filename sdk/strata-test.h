@@ -22,8 +22,8 @@ typedef struct stt_instance stt_instance;
 /* Create an instance from "key", "value", ..., NULL. NULL on error, with
  * the message ("[app:test] root: required option missing ...") in
  * stt_last_error(). `config_dir` (may be NULL) resolves relative paths. */
-stt_instance *stt_create(const strata_plugin *p, const char *config_dir, ...);
-stt_instance *stt_createv(const strata_plugin *p, const char *config_dir,
+stt_instance *stt_create(const struct strata_plugin *p, const char *config_dir, ...);
+stt_instance *stt_createv(const struct strata_plugin *p, const char *config_dir,
                           const char *const *kv);
 void stt_destroy(stt_instance *inst);
 void *stt_inst(stt_instance *inst);          /* the plugin's own pointer */

@@ -15,7 +15,7 @@
  *   static int hello_handle(void *inst, strata_request *req) {
  *       return strata->respond(req, 200, "text/plain", "hello\n", 6);
  *   }
- *   STRATA_EXPORT const strata_plugin strata_plugin = {
+ *   STRATA_PLUGIN_DEFINE = {
  *       STRATA_PLUGIN_HEADER, .name = "hello", .version = "1.0",
  *       .summary = "says hello", .kind = STRATA_APP, .host = &strata,
  *       .handle = hello_handle,
@@ -67,7 +67,8 @@ enum {
 typedef struct strata_request strata_request;   /* one HTTP exchange        */
 typedef struct strata_section strata_section;   /* one [app:]/[filter:]     */
 typedef struct strata_host strata_host;
-typedef struct strata_plugin strata_plugin;
+/* The descriptor type is `struct strata_plugin` (no typedef: the exported
+ * object itself is named strata_plugin). */
 
 /* ---- options ------------------------------------------------------------
  * A plugin lists its options in a static table; the host parses the INI
@@ -173,9 +174,12 @@ struct strata_plugin {
 
 #define STRATA_PLUGIN_HEADER                                              \
     .abi_major = STRATA_ABI_MAJOR, .abi_minor = STRATA_ABI_MINOR,         \
-    .struct_size = (uint32_t)sizeof(strata_plugin)
+    .struct_size = (uint32_t)sizeof(struct strata_plugin)
 
 #define STRATA_HOST_DECLARE static const strata_host *strata
+
+/* Defines the one exported symbol: STRATA_PLUGIN_DEFINE = { ... }; */
+#define STRATA_PLUGIN_DEFINE STRATA_EXPORT const struct strata_plugin strata_plugin
 
 /* ---- what the host reports about itself (status pages) ------------------ */
 

@@ -1,0 +1,111 @@
+/* pool.c — N threads around one ring buffer guarded by a mutex and a
+ * condition variable. The lock is only taken by requests that need the
+ * pool; the inline fast path never touches it. */
+#include "pool.h"
+#include "pipeline.h"
+#include "scoreboard.h"
+#include <pthread.h>
+#include <stdlib.h>
+
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    void **ring;
+    int cap, head, count;
+    int stopping;
+    int n_threads;
+    pthread_t *threads;
+    void (*run)(void *);
+};
+
+static void *pool_main(void *arg)
+{
+    struct pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->count == 0 && !p->stopping)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->count == 0 && p->stopping) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        void *item = p->ring[p->head];
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
+        scoreboard_queue(p->count);
+        pthread_mutex_unlock(&p->mu);
+        p->run(item);
+    }
+    pipeline_thread_exit();
+    return NULL;
+}
+
+struct pool *pool_start(int threads, int queue_limit, void (*run)(void *))
+{
+    struct pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->cap = queue_limit > 0 ? queue_limit : 1;
+    p->ring = calloc((size_t)p->cap, sizeof *p->ring);
+    p->threads = calloc((size_t)threads, sizeof *p->threads);
+    p->run = run;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if (!p->ring || !p->threads)
+        goto fail;
+    for (int i = 0; i < threads; i++) {
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setstacksize(&a, 512 * 1024);
+        int rc = pthread_create(&p->threads[i], &a, pool_main, p);
+        pthread_attr_destroy(&a);
+        if (rc)
+            break;
+        p->n_threads++;
+    }
+    if (p->n_threads == threads)
+        return p;
+fail:
+    pool_stop(p);
+    return NULL;
+}
+
+int pool_push(struct pool *p, void *item)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->count >= p->cap || p->stopping) {
+        pthread_mutex_unlock(&p->mu);
+        return -1;
+    }
+    p->ring[(p->head + p->count) % p->cap] = item;
+    p->count++;
+    scoreboard_queue(p->count);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+int pool_depth(struct pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int n = p->count;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+void pool_stop(struct pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->ring);
+    free(p->threads);
+    free(p);
+}

@@ -1,0 +1,36 @@
+/* scoreboard.h — what every worker and thread is doing, in memory shared
+ * by the supervisor and its workers (Apache's scoreboard idea). Writers
+ * own their slot; readers take a consistent copy with a sequence count.
+ * The watchdog, the crash report and the status page all read it. */
+#ifndef STRATA_SCOREBOARD_H
+#define STRATA_SCOREBOARD_H
+#include "../sdk/strata.h"
+#include <stdint.h>
+
+#define SB_WORKERS 64
+#define SB_THREADS 160
+#define SB_STAGES 64
+
+struct strata_request;
+
+/* Supervisor: map the shared board before forking workers. */
+int scoreboard_create(void);
+/* Worker `idx` of `generation` starts; names its stages for readers. */
+void scoreboard_worker_start(int idx, int generation, int threads, int queue_limit,
+                             const char *const *stage_names, int n_stages);
+void scoreboard_worker_clear(int idx);
+/* The calling thread's slot (lazily registered). */
+void scoreboard_begin(const struct strata_request *r);
+void scoreboard_stage(int stage_id);
+void scoreboard_end(int status);
+void scoreboard_queue(int depth);
+void scoreboard_connections(int delta);
+int scoreboard_worker_index(void);
+
+/* Readers. */
+int scoreboard_workers(strata_worker_info *out, int max);
+int scoreboard_threads(strata_thread_info *out, int max);
+/* Oldest busy request of worker idx: its age in seconds (0 if idle) and text. */
+double scoreboard_oldest(int idx, char *what, size_t len);
+uint64_t scoreboard_requests(int idx);
+#endif

@@ -1,0 +1,495 @@
+/* server.c — libmicrohttpd in, pipeline out.
+ *
+ * A request's first handler call only records it (queuing a response on
+ * the first call makes MHD 0.9.75 close the connection). On the last call
+ * the pipeline runs inline on the I/O thread; if a stage may block the
+ * pipeline yields, the connection is suspended and the request goes to
+ * the pool, whose thread resumes the connection when the answer is ready.
+ * MHD then calls the handler again and the answer is queued. */
+#include "server.h"
+#include "log.h"
+#include "pipeline.h"
+#include "pool.h"
+#include "request.h"
+#include "scoreboard.h"
+#include <microhttpd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Per connection: when it began waiting for a request's headers (0 while
+ * a request is being handled). The sweep cuts connections whose headers
+ * take longer than connection_timeout in total, which MHD's own timeout
+ * (reset on every byte) does not. The mutex only orders the sweep's
+ * shutdown() against MHD closing that fd. */
+struct conn_slot {
+    pthread_mutex_t mu;
+    _Atomic int64_t since;
+    int open;
+};
+
+struct server {
+    struct MHD_Daemon *d;
+    struct runtime *rt;
+    struct pool *pool;
+    const struct server_cfg *cfg;
+    _Atomic int active;            /* requests between start and completion */
+    _Atomic int draining;          /* stopping: answers close the connection */
+    struct conn_slot *conns;
+    int n_conns;
+    int64_t header_deadline_ns;
+};
+
+struct req_state {
+    struct server *srv;
+    struct MHD_Connection *conn;
+    int started, done, yielded, too_large, bad;
+    int fd;                        /* the connection's socket, for the sweep */
+    char *body;
+    size_t body_len, body_cap;
+    struct strata_request r;       /* last: ends with the inline arena */
+};
+
+static struct server *the_server;
+const struct runtime *server_runtime(void) { return the_server ? the_server->rt : NULL; }
+
+/* ---- request headers for request.c ---- */
+
+static const char *mhd_header(void *src, const char *name)
+{
+    return MHD_lookup_connection_value(((struct req_state *)src)->conn, MHD_HEADER_KIND, name);
+}
+
+struct each_ctx {
+    int (*cb)(void *, const char *, const char *);
+    void *ctx;
+    int n, stop;
+};
+
+static enum MHD_Result each_kv(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+    struct each_ctx *e = cls;
+    e->n++;
+    if (e->cb(e->ctx, k, v ? v : "")) {
+        e->stop = 1;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static int mhd_header_each(void *src, int (*cb)(void *, const char *, const char *), void *ctx)
+{
+    struct each_ctx e = {cb, ctx, 0, 0};
+    MHD_get_connection_values(((struct req_state *)src)->conn, MHD_HEADER_KIND, each_kv, &e);
+    return e.n;
+}
+
+static const char *mhd_query_arg(void *src, const char *name)
+{
+    return MHD_lookup_connection_value(((struct req_state *)src)->conn, MHD_GET_ARGUMENT_KIND,
+                                       name);
+}
+
+static const struct request_source mhd_source = {mhd_header, mhd_header_each, mhd_query_arg};
+
+/* ---- the path: decoded once, dot segments resolved, hostile forms refused ---- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Returns the clean path in the arena, or NULL for a 400. Encoded '/' and
+ * NUL are refused (as Apache's AllowEncodedSlashes Off); '//' merges;
+ * '.' and '..' segments resolve, and '..' above the root is refused. */
+static char *clean_path(struct arena *a, const char *uri)
+{
+    size_t n = strcspn(uri, "?#");
+    if (n == 0 || uri[0] != '/')
+        return NULL;
+    char *out = arena_alloc(a, n + 2);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = uri[i];
+        if (c == '%') {
+            int h = i + 2 < n ? hexval((unsigned char)uri[i + 1]) : -1;
+            int l = h >= 0 ? hexval((unsigned char)uri[i + 2]) : -1;
+            if (h < 0 || l < 0)
+                return NULL;
+            c = (char)(h * 16 + l);
+            if (c == '\0' || c == '/')
+                return NULL;
+            i += 2;
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    /* resolve segments in place */
+    char *w = out;
+    for (const char *p = out; *p;) {
+        while (*p == '/')
+            p++;
+        const char *seg = p;
+        while (*p && *p != '/')
+            p++;
+        size_t len = (size_t)(p - seg);
+        int trailing = *p == '\0';
+        if (len == 0)
+            break;
+        if (len == 1 && seg[0] == '.') {
+            if (trailing)
+                *w++ = '/';
+            continue;
+        }
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            if (w == out)
+                return NULL;
+            while (w > out && *--w != '/')
+                ;
+            if (trailing)
+                *w++ = '/';
+            continue;
+        }
+        *w++ = '/';
+        memmove(w, seg, len);
+        w += len;
+        if (*p == '/' && p[1] == '\0')
+            *w++ = '/';
+    }
+    if (w == out)
+        *w++ = '/';
+    *w = '\0';
+    return out;
+}
+
+/* ---- answering ---- */
+
+static enum MHD_Result queue(struct req_state *st)
+{
+    struct strata_request *r = &st->r;
+    struct MHD_Response *resp = NULL;
+    if (r->body_kind == BODY_FD) {
+        resp = MHD_create_response_from_fd_at_offset64(r->body_len, r->body_fd, r->body_off);
+        if (resp)
+            r->body_fd = -1, r->body_kind = BODY_NONE;
+    } else if (r->body_kind == BODY_MEM && r->body_release) {
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(
+            r->body_len, (void *)r->body, r->body_release, r->body_release_arg);
+        if (resp)
+            r->body_release = NULL, r->body_kind = BODY_NONE;
+    } else if (r->body_kind == BODY_MEM) {
+        resp = MHD_create_response_from_buffer(r->body_len, (void *)r->body,
+                                               MHD_RESPMEM_PERSISTENT);
+    } else {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp)
+        return MHD_NO;
+    for (struct header *h = r->resp_headers; h; h = h->next) {
+        /* MHD owns framing: length, chunking and the connection. */
+        if (strcasecmp(h->name, "Content-Length") == 0 ||
+            strcasecmp(h->name, "Transfer-Encoding") == 0 ||
+            strcasecmp(h->name, "Connection") == 0)
+            continue;
+        MHD_add_response_header(resp, h->name, h->value);
+    }
+    if (atomic_load_explicit(&st->srv->draining, memory_order_relaxed))
+        MHD_add_response_header(resp, "Connection", "close");
+    int status = r->status >= 100 && r->status <= 999 ? r->status : 500;
+    enum MHD_Result ok = MHD_queue_response(st->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static enum MHD_Result answer_now(struct req_state *st, int status, const char *text)
+{
+    request_clear_response(&st->r);
+    request_respond(&st->r, status, "text/plain; charset=utf-8", text, strlen(text));
+    return queue(st);
+}
+
+static void run_on_pool(void *item)
+{
+    struct req_state *st = item;
+    st->r.on_pool = 1;
+    scoreboard_begin(&st->r);
+    pipeline_run(&st->r, st->srv->rt);
+    scoreboard_end(st->r.status);
+    st->done = 1;
+    MHD_resume_connection(st->conn);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct server *s = cls;
+    struct req_state *st = malloc(sizeof *st);
+    if (!st)
+        return NULL;
+    memset(st, 0, offsetof(struct req_state, r));
+    request_init(&st->r);
+    st->srv = s;
+    st->conn = conn;
+    st->r.uri = arena_strdup(&st->r.arena, uri);
+    st->r.start_ns = now_ns();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    st->r.start_unix_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    st->fd = ci ? ci->connect_fd : -1;
+    atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
+    return st;
+}
+
+static const char *client_addr(struct req_state *st)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char buf[INET6_ADDRSTRLEN] = "-";
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, sizeof buf);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, sizeof buf);
+    }
+    return arena_strdup(&st->r.arena, buf);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **con_cls)
+{
+    struct server *s = cls;
+    struct req_state *st = *con_cls;
+    if (!st)
+        return MHD_NO;
+    struct strata_request *r = &st->r;
+    if (!st->started) {
+        st->started = 1;
+        if (st->fd >= 0 && st->fd < s->n_conns)   /* headers are in: off the deadline */
+            atomic_store_explicit(&s->conns[st->fd].since, 0, memory_order_relaxed);
+        r->method = method;
+        r->version = version;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg->max_body_size)
+            st->too_large = 1;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (st->too_large || st->body_len + n > (size_t)s->cfg->max_body_size) {
+            st->too_large = 1;
+            return MHD_YES;
+        }
+        if (st->body_len + n + 1 > st->body_cap) {
+            size_t cap = st->body_cap ? st->body_cap : 4096;
+            while (cap < st->body_len + n + 1)
+                cap *= 2;
+            char *nb = realloc(st->body, cap);
+            if (!nb)
+                return MHD_NO;
+            st->body = nb;
+            st->body_cap = cap;
+        }
+        memcpy(st->body + st->body_len, upload, n);
+        st->body_len += n;
+        st->body[st->body_len] = '\0';
+        return MHD_YES;
+    }
+    if (st->done)
+        return queue(st);
+    if (st->too_large)
+        return answer_now(st, 413, "413 Payload Too Large\n");
+    r->path = clean_path(&r->arena, r->uri ? r->uri : url);
+    if (!r->path)
+        return answer_now(st, 400, "400 Bad Request\n");
+    const char *q = r->uri ? strchr(r->uri, '?') : NULL;
+    r->query = q ? q + 1 : NULL;
+    r->client = client_addr(st);
+    r->source = &mhd_source;
+    r->src = st;
+    r->body_in = st->body;
+    r->body_in_len = st->body_len;
+
+    scoreboard_begin(r);
+    int rc = pipeline_run(r, s->rt);
+    if (rc != STRATA_YIELD) {
+        scoreboard_end(r->status);
+        return queue(st);
+    }
+    /* A stage may block: continue on the pool. */
+    request_reset_response(r);
+    st->yielded = 1;
+    MHD_suspend_connection(conn);
+    if (pool_push(s->pool, st) != 0) {
+        request_respond(r, 503, "text/plain; charset=utf-8", "503 Service Unavailable\n", 24);
+        request_add_header(r, "Retry-After", "1");
+        scoreboard_end(503);
+        log_msg(STRATA_LOG_WARN, "pool queue full (%d waiting): answered 503 to %s %s",
+                s->cfg->queue, r->method, r->path);
+        st->done = 1;
+        MHD_resume_connection(conn);
+    }
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct server *s = cls;
+    struct req_state *st = *con_cls;
+    if (!st)
+        return;
+    *con_cls = NULL;
+    if (st->started)
+        pipeline_complete(&st->r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    if (st->fd >= 0 && st->fd < s->n_conns)   /* now waiting for the next request */
+        atomic_store_explicit(&s->conns[st->fd].since, now_ns(), memory_order_relaxed);
+    request_fini(&st->r);
+    free(st->body);
+    free(st);
+    atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct server *s = cls;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int fd = ci ? ci->connect_fd : -1;
+    if (fd < 0 || fd >= s->n_conns)
+        return;
+    struct conn_slot *c = &s->conns[fd];
+    pthread_mutex_lock(&c->mu);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        c->open = 1;
+        atomic_store(&c->since, now_ns());
+        scoreboard_connections(1);
+    } else {
+        c->open = 0;
+        atomic_store(&c->since, 0);
+        scoreboard_connections(-1);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void server_sweep(struct server *s)
+{
+    if (!s || s->header_deadline_ns <= 0)
+        return;
+    int64_t now = now_ns();
+    for (int fd = 0; fd < s->n_conns; fd++) {
+        struct conn_slot *c = &s->conns[fd];
+        int64_t since = atomic_load_explicit(&c->since, memory_order_relaxed);
+        if (!since || now - since < s->header_deadline_ns)
+            continue;
+        pthread_mutex_lock(&c->mu);
+        since = atomic_load(&c->since);
+        if (c->open && since && now - since >= s->header_deadline_ns) {
+            shutdown(fd, SHUT_RDWR);      /* MHD sees the end and closes it */
+            atomic_store(&c->since, 0);
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_msg(STRATA_LOG_DEBUG, "libmicrohttpd: %s", msg);
+}
+
+struct server *server_start(struct runtime *rt, int listen_fd, char *err, size_t errlen)
+{
+    const struct server_cfg *cfg = &rt->cfg.server;
+    struct server *s = calloc(1, sizeof *s);
+    s->rt = rt;
+    s->cfg = cfg;
+    struct rlimit rl;
+    s->n_conns = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+    s->conns = calloc((size_t)s->n_conns, sizeof *s->conns);
+    for (int i = 0; i < s->n_conns; i++)
+        pthread_mutex_init(&s->conns[i].mu, NULL);
+    s->header_deadline_ns = (int64_t)(cfg->connection_timeout * 1e9);
+    pipeline_set_cpu_timing(cfg->stage_cpu_time);
+    s->pool = pool_start(cfg->threads, cfg->queue, run_on_pool);
+    if (!s->pool) {
+        snprintf(err, errlen, "cannot start %d pool threads", cfg->threads);
+        free(s->conns);
+        free(s);
+        return NULL;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned io = cfg->io_threads > 0 ? (unsigned)cfg->io_threads : (unsigned)(cores > 0 ? cores : 1);
+    size_t mem = (size_t)cfg->max_header_size + 4096;
+    the_server = s;
+    s->d = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+            MHD_USE_TURBO,
+        0, NULL, NULL, on_request, s,
+        MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, io,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->connection_timeout + 0.999),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_END);
+    if (!s->d) {
+        snprintf(err, errlen, "libmicrohttpd failed to start on the listening socket");
+        pool_stop(s->pool);
+        free(s->conns);
+        free(s);
+        the_server = NULL;
+        return NULL;
+    }
+    return s;
+}
+
+int server_active(struct server *s) { return atomic_load(&s->active); }
+
+void server_stop(struct server *s, double grace)
+{
+    if (!s)
+        return;
+    MHD_quiesce_daemon(s->d);       /* the supervisor keeps the socket */
+    atomic_store(&s->draining, 1);
+    /* Linger a moment so keep-alive clients get one more answer, marked
+     * Connection: close, instead of a connection closed under them. */
+    int64_t start = now_ns(), until = start + (int64_t)(grace * 1e9);
+    int64_t linger = start + (int64_t)(grace < 1 ? grace * 1e9 : 1e9);
+    while ((atomic_load(&s->active) > 0 || now_ns() < linger) && now_ns() < until) {
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&s->active) > 0)
+        log_msg(STRATA_LOG_WARN, "graceful_timeout reached with %d requests in flight",
+                atomic_load(&s->active));
+    MHD_stop_daemon(s->d);
+    pool_stop(s->pool);
+    for (int i = 0; i < s->n_conns; i++)
+        pthread_mutex_destroy(&s->conns[i].mu);
+    free(s->conns);
+    the_server = NULL;
+    free(s);
+}
