@@ -272,7 +272,7 @@ static int errorpage_handle(void *inst, strata_request *req)
 
 /* ---- descriptor --------------------------------------------------------- */
 
-STRATA_EXPORT const struct strata_plugin strata_plugin = {
+STRATA_PLUGIN_DEFINE = {
     STRATA_PLUGIN_HEADER,
     .name = "errorpage",
     .version = "1.0",

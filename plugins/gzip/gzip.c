@@ -432,7 +432,7 @@ static int gzip_handle(void *inst, strata_request *req)
 
 /* ---- descriptor --------------------------------------------------------- */
 
-STRATA_EXPORT const struct strata_plugin strata_plugin = {
+STRATA_PLUGIN_DEFINE = {
     STRATA_PLUGIN_HEADER,
     .name = "gzip",
     .version = "1.0",

@@ -495,7 +495,7 @@ static int headers_handle(void *inst, strata_request *req)
 
 /* ---- descriptor --------------------------------------------------------- */
 
-STRATA_EXPORT const struct strata_plugin strata_plugin = {
+STRATA_PLUGIN_DEFINE = {
     STRATA_PLUGIN_HEADER,
     .name = "headers",
     .version = "1.0",

@@ -577,7 +577,7 @@ out:
 
 /* ---- descriptor --------------------------------------------------------- */
 
-STRATA_EXPORT const struct strata_plugin strata_plugin = {
+STRATA_PLUGIN_DEFINE = {
     STRATA_PLUGIN_HEADER,
     .name = "proxy",
     .version = "1.0",
