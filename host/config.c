@@ -44,6 +44,7 @@ struct raw {
     char *const *over;
     int n_over;
     const char *here, *file;
+    const char *key;              /* the key being interpolated */
 };
 
 static const char *raw_section_get(dictionary *d, const char *sec, const char *key)
@@ -77,7 +78,9 @@ static const char *var_lookup(struct raw *r, const char *name, size_t nlen)
         return r->here;
     if (strcmp(key, "__file__") == 0)
         return r->file;
-    const char *v = r->secname ? raw_section_get(r->d, r->secname, key) : NULL;
+    /* `port = %(port)s` means the [DEFAULT] or command-line port, not itself */
+    const char *v = r->secname && (!r->key || strcmp(r->key, key) != 0)
+                        ? raw_section_get(r->d, r->secname, key) : NULL;
     if (v)
         return v;
     if ((v = override_get(r->over, r->n_over, key, nlen)))
@@ -253,7 +256,24 @@ static const struct server_key {
 };
 #define N_SERVER_KEYS (sizeof server_keys / sizeof *server_keys)
 
-static void server_apply(struct config *c, const struct cfg_section *s, struct errs *e)
+/* A [server:main] key not set in the section may come from [DEFAULT] or
+ * the command line, so `strata serve x.ini port=9000` does what it says. */
+static const char *server_value(const struct cfg_section *s, const char *key,
+                                const struct cfg_section *defaults, char *const *over, int n_over)
+{
+    const char *v = s ? config_get(s, key) : NULL;
+    if (v)
+        return v;
+    size_t n = strlen(key);
+    for (int i = n_over - 1; i >= 0; i--)
+        if (strncasecmp(over[i], key, n) == 0 && over[i][n] == '=')
+            return over[i] + n + 1;
+    return defaults ? config_get(defaults, key) : NULL;
+}
+
+static void server_apply(struct config *c, const struct cfg_section *s,
+                         const struct cfg_section *defaults, char *const *over, int n_over,
+                         struct errs *e)
 {
     const char *names[N_SERVER_KEYS];
     for (size_t i = 0; i < N_SERVER_KEYS; i++)
@@ -270,7 +290,7 @@ static void server_apply(struct config *c, const struct cfg_section *s, struct e
     }
     for (size_t k = 0; k < N_SERVER_KEYS; k++) {
         const struct server_key *d = &server_keys[k];
-        const char *v = s ? config_get(s, d->key) : NULL;
+        const char *v = server_value(s, d->key, defaults, over, n_over);
         if (!v)
             v = d->def;
         char *field = (char *)&c->server + d->off;
@@ -352,12 +372,20 @@ int config_load(struct config *c, const char *path, char *const *over, int n_ove
 
     /* iniparser counts only names without ':' as sections, and ours all
      * have one, so walk the dictionary: a NULL value marks a section. */
-    struct raw r = {d, NULL, over, n_over, c->dir, abs ? abs : c->path};
+    struct raw r = {d, NULL, over, n_over, c->dir, abs ? abs : c->path, NULL};
     c->sec = calloc((size_t)d->n + 1, sizeof *c->sec);
     for (ssize_t i = 0; i < d->size; i++) {
         const char *sn = d->key[i];
-        if (!sn || d->val[i] || strcmp(sn, "default") == 0)
+        if (!sn || d->val[i])
             continue;
+        if (strcmp(sn, "default") == 0) {    /* kept, interpolated, for server keys */
+            struct cfg_section *s = &c->sec[c->n_sec++];
+            s->full = strdup(sn);
+            s->name = strdup(sn);
+            s->type = SEC_DEFAULT;
+            s->kv = calloc((size_t)d->n + 1, sizeof *s->kv);
+            continue;
+        }
         const char *colon = strchr(sn, ':');
         int type = colon ? parse_type(sn, (size_t)(colon - sn)) : 0;
         if (!type || !colon[1]) {
@@ -387,9 +415,10 @@ int config_load(struct config *c, const char *path, char *const *over, int n_ove
                 owner = &c->sec[k];
         }
         if (!owner)
-            continue;                        /* [DEFAULT] or a rejected section */
-        r.secname = owner->full;
+            continue;                        /* a rejected section */
+        r.secname = owner->type == SEC_DEFAULT ? NULL : owner->full;
         const char *name = key + strlen(owner->full) + 1;
+        r.key = name;
         struct sbuf out = {0};
         char why[1024];
         if (interp(&r, d->val[i], &out, 0, why, sizeof why)) {
@@ -403,7 +432,8 @@ int config_load(struct config *c, const char *path, char *const *over, int n_ove
     }
     iniparser_freedict(d);
     free(abs);
-    server_apply(c, config_section(c, SEC_SERVER, "main"), &e);
+    server_apply(c, config_section(c, SEC_SERVER, "main"), config_section(c, SEC_DEFAULT, "default"),
+                 over, n_over, &e);
     return e.n ? -1 : 0;
 }
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum section_type { SEC_SERVER = 1, SEC_APP, SEC_FILTER, SEC_PIPELINE, SEC_COMPOSITE };
+enum section_type { SEC_SERVER = 1, SEC_APP, SEC_FILTER, SEC_PIPELINE, SEC_COMPOSITE, SEC_DEFAULT };
 
 struct cfg_kv {
     char *key, *value;            /* value already interpolated */

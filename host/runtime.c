@@ -214,7 +214,7 @@ static const struct cfg_section *lookup(struct builder *b, const char *from, con
     const char *names[256];
     size_t n = 0;
     for (size_t i = 0; i < c->n_sec && n < 256; i++)
-        if (c->sec[i].type != SEC_SERVER)
+        if (c->sec[i].type != SEC_SERVER && c->sec[i].type != SEC_DEFAULT)
             names[n++] = c->sec[i].name;
     const char *near = suggest(name, names, n);
     err_add(b->e, from, key, "no section named '%s' (expected [%s:%s])%s%s%s", name,
@@ -402,7 +402,8 @@ struct runtime *runtime_build(const char *path, char *const *over, int n_over, c
             err_add(&e, NULL, NULL, "more than one section is named 'main'; keep one of "
                     "[pipeline:main], [composite:main], [app:main]");
         for (size_t i = 0; i < c->n_sec; i++)   /* check unused ones too */
-            if (c->sec[i].type != SEC_SERVER && c->sec[i].type != SEC_FILTER)
+            if (c->sec[i].type == SEC_APP || c->sec[i].type == SEC_PIPELINE ||
+                c->sec[i].type == SEC_COMPOSITE)
                 build(&b, &c->sec[i]);
         if (main_sec && mains == 1)
             rt->entry = b.built[sec_index(rt, main_sec)];

@@ -98,6 +98,20 @@ static const char *mhd_query_arg(void *src, const char *name)
                                        name);
 }
 
+static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+    *(size_t *)cls += strlen(k) + (v ? strlen(v) : 0) + 4;
+    return MHD_YES;
+}
+
+/* The request line and headers as sent, near enough: name, ": ", value, CRLF. */
+static size_t header_size(struct MHD_Connection *conn, const char *uri)
+{
+    size_t n = uri ? strlen(uri) + 16 : 16;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, add_size, &n);
+    return n;
+}
+
 static const struct request_source mhd_source = {mhd_header, mhd_header_each, mhd_query_arg};
 
 /* ---- the path: decoded once, dot segments resolved, hostile forms refused ---- */
@@ -283,6 +297,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             atomic_store_explicit(&s->conns[st->fd].since, 0, memory_order_relaxed);
         r->method = method;
         r->version = version;
+        if (header_size(conn, r->uri) > (size_t)s->cfg->max_header_size)
+            return answer_now(st, 431, "431 Request Header Fields Too Large\n");
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg->max_body_size)
             st->too_large = 1;
@@ -439,7 +455,9 @@ struct server *server_start(struct runtime *rt, int listen_fd, char *err, size_t
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned io = cfg->io_threads > 0 ? (unsigned)cfg->io_threads : (unsigned)(cores > 0 ? cores : 1);
-    size_t mem = (size_t)cfg->max_header_size + 4096;
+    /* Room for the headers, MHD's buffers and an error answer: MHD itself
+     * answers 431 beyond the pool, and the handler checks max_header_size. */
+    size_t mem = (size_t)cfg->max_header_size * 2 + 16384;
     the_server = s;
     s->d = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |

@@ -385,20 +385,22 @@ int supervisor_run(const struct serve_opts *o)
 {
     struct sup *S = calloc(1, sizeof *S);
     S->o = o;
+    S->listen_fd = -1;
     log_set_role("supervisor");
     char err[8192];
+    int rc = 1;
     if (config_load(&S->cfg, o->config, o->over, o->n_over, err, sizeof err)) {
         fputs(err, stderr);
-        return 1;
+        goto out;
     }
     char host[256];
     int port;
     S->listen_fd = open_listener(&S->cfg, host, sizeof host, &port);
     if (S->listen_fd < 0)
-        return 1;
+        goto out;
     if (scoreboard_create()) {
         fprintf(stderr, "strata: cannot map the scoreboard: %s\n", strerror(errno));
-        return 1;
+        goto out;
     }
     sigset_t set;
     sigemptyset(&set);
@@ -409,7 +411,7 @@ int supervisor_run(const struct serve_opts *o)
 
     if (start_generation(S, S->cfg.server.workers, 1)) {
         fprintf(stderr, "%s: the server did not start (see the messages above)\n", o->config);
-        return 1;
+        goto out;
     }
     if (strchr(host, ':'))
         log_msg(STRATA_LOG_INFO, "listening on http://[%s]:%d (%d worker%s, %d threads each)",
@@ -492,9 +494,12 @@ int supervisor_run(const struct serve_opts *o)
     }
     if (o->pid_file)
         unlink(o->pid_file);
-    close(S->listen_fd);
+    log_msg(STRATA_LOG_INFO, "stopped");
+    rc = 0;
+out:
+    if (S->listen_fd > 0)
+        close(S->listen_fd);
     config_free(&S->cfg);
     free(S);
-    log_msg(STRATA_LOG_INFO, "stopped");
-    return 0;
+    return rc;
 }

@@ -8,7 +8,8 @@
     run_tests(globals())
 
 STRATA_BUILD picks the build (default build/asan, the sanitizer build).
-In INI text, {TESTPLUGINS} and {ROOT} are replaced; the file is written in
+The server is started with port=0 on the command line: leave `port` out of
+[server:main] (or write `port = %(port)s`). In INI text, {TESTPLUGINS} and {ROOT} are replaced; the file is written in
 a fresh temporary folder, which is also %(here)s and the server's cwd.
 """
 import http.client
@@ -108,12 +109,18 @@ class Server:
         """Send raw bytes, return what the server answers until it closes or times out."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         try:
-            s.sendall(data)
+            try:
+                s.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
             chunks = []
             while True:
                 try:
                     b = s.recv(65536)
                 except socket.timeout:
+                    break
+                except ConnectionResetError:
+                    # the server answered and closed with our bytes unread
                     break
                 if not b:
                     break
