@@ -37,14 +37,16 @@ static size_t hash_ext(const char *s, size_t n)
 int st_mime_init(st_mime *m, const char *def)
 {
     memset(m, 0, sizeof *m);
-    m->def = def;
     m->mask = 255;
     m->slots = calloc(m->mask + 1, sizeof *m->slots);
-    return m->slots ? 0 : -1;
+    m->def = st_mime_full_type(def ? def : "application/octet-stream");
+    return m->slots && m->def ? 0 : -1;
 }
 
 void st_mime_free(st_mime *m)
 {
+    free(m->def);
+    m->def = NULL;
     if (!m->slots)
         return;
     for (size_t i = 0; i <= m->mask; i++) {

@@ -15,11 +15,11 @@ typedef struct st_mime {
     struct st_mime_slot *slots;
     size_t mask;           /* slots - 1, a power of two minus one        */
     size_t n;
-    const char *def;       /* for names without a known extension        */
+    char *def;             /* for names without a known extension        */
 } st_mime;
 
-/* An empty table whose fallback type is `def` (copied by the caller's
- * lifetime: it must outlive the table). */
+/* An empty table whose fallback type is `def` (copied, with the same
+ * charset rule as the others). */
 int st_mime_init(st_mime *m, const char *def);
 /* The built-in table of common web types. */
 int st_mime_add_builtin(st_mime *m);
