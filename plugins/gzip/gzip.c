@@ -15,8 +15,8 @@
  * compressed when the request's Accept-Encoding accepts gzip (q-values
  * respected; q=0 refuses; `*` counts when gzip is not named) and carries no
  * Range header. A compressed response gets Content-Encoding: gzip, the new
- * length, and a weak ETag (W/"..."), as nginx does: the bytes differ, the
- * meaning does not.
+ * length, a weak ETag (W/"..."), and no Accept-Ranges, as nginx does: the
+ * bytes differ, the meaning does not.
  *
  * Memory bodies are compressed directly; fd bodies (static files) are read
  * with pread in chunks. Compression is CPU work: small bodies are cheap
@@ -423,6 +423,9 @@ static int gzip_handle(void *inst, strata_request *req)
     if (strata->resp_header(req, "Content-Length") &&
         strata->set_header(req, "Content-Length", strata->sprintf(req, "%zu", out_len)))
         return STRATA_ERROR;
+    /* byte ranges are served on the identity form only (a Range request is
+     * never compressed): do not invite resuming this one by range */
+    strata->remove_header(req, "Accept-Ranges");
     const char *etag = strata->resp_header(req, "ETag");
     if (etag && strncmp(etag, "W/", 2) != 0 &&
         strata->set_header(req, "ETag", strata->sprintf(req, "W/%s", etag)))

@@ -545,8 +545,11 @@ static int proxy_handle(void *inst, strata_request *req)
             conn = r->value;
     rc = STRATA_OK;
     for (resp_header *r = e.headers; r && rc == STRATA_OK; r = r->next) {
+        /* the host frames the body; a HEAD answer keeps the upstream's
+         * length, the only one there is */
         if (is_hop_by_hop(r->name) || in_connection(conn, r->name, strlen(r->name)) ||
-            strcasecmp(r->name, "Content-Length") == 0 || strcasecmp(r->name, "Date") == 0)
+            (strcasecmp(r->name, "Content-Length") == 0 && !e.is_head) ||
+            strcasecmp(r->name, "Date") == 0)
             continue;
         const char *v = r->value;
         if (x->rewrite_location && strcasecmp(r->name, "Location") == 0)

@@ -319,6 +319,8 @@ static void proxy__head__answer_without_body(void **state)
     assert_non_null(strstr(last_request(u), "HEAD /big.html HTTP/1.1\r\n"));
     assert_int_equal(stt_status(req), 200);
     assert_string_equal(stt_header_out(req, "Content-Type"), "text/html");
+    assert_string_equal(stt_header_out(req, "Content-Length"), "1000");
+    assert_true(stt_host()->resp_length(req) <= 0);
     stt_free(req);
     stt_destroy(inst);
 }
