@@ -143,6 +143,12 @@ void scoreboard_end(int status)
     atomic_fetch_add_explicit(&t->by_class[c >= 1 && c <= 5 ? c : 0], 1, memory_order_relaxed);
 }
 
+void scoreboard_handoff(void)
+{
+    if (me)
+        atomic_store_explicit(&me->busy, 0, memory_order_relaxed);
+}
+
 void scoreboard_queue(int depth)
 {
     if (sb)

@@ -23,6 +23,8 @@ void scoreboard_worker_clear(int idx);
 void scoreboard_begin(const struct strata_request *r);
 void scoreboard_stage(int stage_id);
 void scoreboard_end(int status);
+/* The request moves to another thread: idle here, not counted. */
+void scoreboard_handoff(void);
 void scoreboard_queue(int depth);
 void scoreboard_connections(int delta);
 int scoreboard_worker_index(void);

@@ -11,6 +11,7 @@
 #include "../host/request.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,14 +24,22 @@ struct strata_section {
     const char *dir;
 };
 
+/* thread_init's slot, one per (instance, OS thread), as the host keeps them. */
+struct kit_slot {
+    pthread_t tid;
+    void *slot;
+    int ok;
+    struct kit_slot *next;
+};
+
 struct stt_instance {
     const struct strata_plugin *plugin;
     struct strata_section sec;
     void *config;
     struct optstore store;
     void *inst;
-    void *slot;
-    int slot_ready;
+    pthread_mutex_t mu;
+    struct kit_slot *slots;
 };
 
 /* What the kit keeps per request beside struct strata_request. */
@@ -43,6 +52,9 @@ struct kit_req {
     void *next_ctx;
     stt_instance *running;
     char *read_body;
+    strata_timing fake[16];        /* stt_timing() */
+    int n_fake;
+    int depth;
 };
 
 static char last_error[1024];
@@ -199,12 +211,19 @@ static void *kit_thread_data(strata_request *req)
     stt_instance *i = K(req)->running ? K(req)->running : current;
     if (!i)
         return NULL;
-    if (!i->slot_ready && i->plugin->thread_init) {
-        if (i->plugin->thread_init(i->inst, &i->slot) != STRATA_OK)
-            return NULL;
+    pthread_t me = pthread_self();
+    pthread_mutex_lock(&i->mu);
+    struct kit_slot *ks = i->slots;
+    while (ks && !pthread_equal(ks->tid, me))
+        ks = ks->next;
+    if (!ks && (ks = calloc(1, sizeof *ks))) {
+        ks->tid = me;
+        ks->ok = !i->plugin->thread_init || i->plugin->thread_init(i->inst, &ks->slot) == STRATA_OK;
+        ks->next = i->slots;
+        i->slots = ks;
     }
-    i->slot_ready = 1;
-    return i->slot;
+    pthread_mutex_unlock(&i->mu);
+    return ks && ks->ok ? ks->slot : NULL;
 }
 
 static int64_t kit_now_ns(void)
@@ -216,13 +235,23 @@ static int64_t kit_now_ns(void)
 
 static int kit_timings(strata_request *req, strata_timing *out, int max)
 {
-    (void)req;
-    (void)out;
-    (void)max;
-    return 0;
+    int n = 0;
+    for (; n < K(req)->n_fake && n < max; n++)
+        out[n] = K(req)->fake[n];
+    return n;
 }
 
-static int kit_stage_depth(strata_request *req) { return 0; }
+static int kit_stage_depth(strata_request *req) { return K(req)->depth; }
+
+void stt_timing(strata_request *req, const char *section, const char *plugin, int depth,
+                int64_t total_ns, int64_t self_ns, int64_t cpu_ns)
+{
+    struct kit_req *k = K(req);
+    if (k->n_fake < 16)
+        k->fake[k->n_fake++] = (strata_timing){section, plugin, depth, total_ns, self_ns, cpu_ns};
+}
+
+void stt_stage_depth(strata_request *req, int depth) { K(req)->depth = depth; }
 static int kit_workers(strata_worker_info *out, int max) { return 0; }
 static int kit_threads(strata_thread_info *out, int max) { return 0; }
 static int kit_instances(strata_instance_info *out, int max) { return 0; }
@@ -277,6 +306,7 @@ stt_instance *stt_createv(const struct strata_plugin *p, const char *config_dir,
     if (!i)
         return NULL;
     i->plugin = p;
+    pthread_mutex_init(&i->mu, NULL);
     snprintf(i->sec.name, sizeof i->sec.name, "%s:%s",
              p->kind == STRATA_FILTER ? "filter" : "app", p->name ? p->name : "test");
     i->sec.dir = config_dir;
@@ -330,8 +360,13 @@ void stt_destroy(stt_instance *i)
 {
     if (!i)
         return;
-    if (i->slot_ready && i->plugin->thread_fini)
-        i->plugin->thread_fini(i->inst, i->slot);
+    for (struct kit_slot *ks = i->slots, *next; ks; ks = next) {
+        next = ks->next;
+        if (ks->ok && i->plugin->thread_fini)
+            i->plugin->thread_fini(i->inst, ks->slot);
+        free(ks);
+    }
+    pthread_mutex_destroy(&i->mu);
     if (i->plugin->destroy)
         i->plugin->destroy(i->inst);
     if (current == i)

@@ -19,7 +19,10 @@
 
 typedef struct stt_instance stt_instance;
 
-/* Create an instance from "key", "value", ..., NULL. NULL on error, with
+/* thread_init runs once per instance and OS thread, thread_fini for each
+ * at stt_destroy, as in the host; stt_run may be called from many threads.
+ *
+ * Create an instance from "key", "value", ..., NULL. NULL on error, with
  * the message ("[app:test] root: required option missing ...") in
  * stt_last_error(). `config_dir` (may be NULL) resolves relative paths. */
 stt_instance *stt_create(const struct strata_plugin *p, const char *config_dir, ...);
@@ -41,6 +44,12 @@ void stt_client(strata_request *req, const char *addr);
 void stt_mount(strata_request *req, const char *script_name);
 void stt_may_block(strata_request *req, int may_block);   /* default 1 */
 void stt_var(strata_request *req, const char *name, const char *value);
+
+/* Stages the fake pipeline reports through strata->timings(), outermost
+ * first, and the depth strata->stage_depth() gives the plugin under test. */
+void stt_timing(strata_request *req, const char *section, const char *plugin, int depth,
+                int64_t total_ns, int64_t self_ns, int64_t cpu_ns);
+void stt_stage_depth(strata_request *req, int depth);
 
 /* A custom downstream instead of will_return. */
 void stt_on_next(strata_request *req, int (*fn)(strata_request *req, void *ctx), void *ctx);
