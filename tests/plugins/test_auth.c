@@ -789,6 +789,61 @@ static void auth__concurrent_hits_and_reloads__stay_consistent(void **state)
     free(b);
 }
 
+/* ---- threads: password checks in parallel, each with its own libcrypt
+ * work area (run under TSan) ---------------------------------------------- */
+
+struct checker {
+    stt_instance *inst;
+    char creds[3][64];
+    const char *users[3];
+    atomic_long ok, bad;
+};
+
+static void *checker_thread(void *p)
+{
+    struct checker *c = p;
+    for (int i = 0; i < 12; i++) {
+        int k = i % 3;
+        strata_request *req = stt_request("GET", "/x");
+        stt_header(req, "Authorization", c->creds[k]);
+        stt_on_next(req, downstream, NULL);
+        int rc = stt_run(c->inst, req);
+        const char *u = stt_var_out(req, STRATA_VAR_USER);
+        if (rc == STRATA_OK && stt_status(req) == 200 && u && strcmp(u, c->users[k]) == 0)
+            atomic_fetch_add(&c->ok, 1);
+        else
+            atomic_fetch_add(&c->bad, 1);
+        stt_free(req);
+    }
+    return NULL;
+}
+
+static void auth__parallel_checks__each_thread_its_own_crypt_area(void **state)
+{
+    (void)state;
+    char *l[3] = {hashline("-B -C 4", "ann", "a-pw"), hashline("-5 -r 1000", "ben", "b-pw"),
+                  hashline("-m", "cat", "c-pw")};
+    char text[600];
+    snprintf(text, sizeof text, "%s\n%s\n%s\n", l[0], l[1], l[2]);
+    struct checker c = {.inst = make(text, "cache_ttl", "0", NULL),
+                        .users = {"ann", "ben", "cat"}};
+    assert_non_null(c.inst);
+    snprintf(c.creds[0], sizeof c.creds[0], "%s", basic("ann:a-pw"));
+    snprintf(c.creds[1], sizeof c.creds[1], "%s", basic("ben:b-pw"));
+    snprintf(c.creds[2], sizeof c.creds[2], "%s", basic("cat:c-pw"));
+    enum { N = 4 };
+    pthread_t t[N];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, checker_thread, &c), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&c.bad), 0);
+    assert_int_equal(atomic_load(&c.ok), N * 12);
+    stt_destroy(c.inst);
+    for (int i = 0; i < 3; i++)
+        free(l[i]);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -814,6 +869,7 @@ int main(void)
         cmocka_unit_test(auth__repeated_failures__throttled_with_429),
         cmocka_unit_test(auth__failure_window__ends_the_throttle),
         cmocka_unit_test(auth__concurrent_hits_and_reloads__stay_consistent),
+        cmocka_unit_test(auth__parallel_checks__each_thread_its_own_crypt_area),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
