@@ -36,6 +36,8 @@ uint64_t hist_upper(int b)
 
 void hist_record(hist *h, uint64_t ns, uint64_t cpu_ns, int error)
 {
+    if (LOAD(h->count) == 0 || ns < LOAD(h->min_ns))
+        STORE(h->min_ns, ns);
     BUMP(h->count, 1);
     BUMP(h->sum_ns, ns);
     BUMP(h->cpu_ns, cpu_ns);
@@ -52,6 +54,7 @@ void hist_clear(hist *h)
     STORE(h->errors, 0);
     STORE(h->sum_ns, 0);
     STORE(h->cpu_ns, 0);
+    STORE(h->min_ns, 0);
     STORE(h->max_ns, 0);
     for (int i = 0; i < HIST_BUCKETS; i++)
         STORE(h->b[i], 0);
@@ -62,7 +65,10 @@ void hist_merge(hist_snap *into, const hist *h)
     /* The const is only for the caller: relaxed loads need a non-const
      * pointer in C11's generic functions. */
     hist *w = (hist *)h;
-    into->count += LOAD(w->count);
+    uint64_t n = LOAD(w->count), mn = LOAD(w->min_ns);
+    if (n && (!into->count || mn < into->min_ns))
+        into->min_ns = mn;
+    into->count += n;
     into->errors += LOAD(w->errors);
     into->sum_ns += LOAD(w->sum_ns);
     into->cpu_ns += LOAD(w->cpu_ns);
@@ -75,6 +81,8 @@ void hist_merge(hist_snap *into, const hist *h)
 
 void hist_snap_add(hist_snap *into, const hist_snap *s)
 {
+    if (s->count && (!into->count || s->min_ns < into->min_ns))
+        into->min_ns = s->min_ns;
     into->count += s->count;
     into->errors += s->errors;
     into->sum_ns += s->sum_ns;
@@ -112,7 +120,11 @@ uint64_t hist_quantile(const hist_snap *s, double q)
                 return s->max_ns;
             uint64_t lo = hist_lower(i), hi = hist_upper(i);
             uint64_t mid = lo + (hi - lo) / 2;
-            return s->max_ns && mid > s->max_ns ? s->max_ns : mid;
+            if (s->max_ns && mid > s->max_ns)
+                mid = s->max_ns;
+            if (mid < s->min_ns)
+                mid = s->min_ns;
+            return mid;
         }
     }
     return s->max_ns;

@@ -19,13 +19,13 @@
 #define HIST_BUCKETS 232                        /* last one is open-ended  */
 
 typedef struct hist {
-    _Atomic uint64_t count, errors, sum_ns, cpu_ns, max_ns;
+    _Atomic uint64_t count, errors, sum_ns, cpu_ns, min_ns, max_ns;
     _Atomic uint64_t b[HIST_BUCKETS];
 } hist;
 
 /* A plain copy (or a merge of several) for reading. */
 typedef struct hist_snap {
-    uint64_t count, errors, sum_ns, cpu_ns, max_ns;
+    uint64_t count, errors, sum_ns, cpu_ns, min_ns, max_ns;   /* min: 0 when empty */
     uint64_t b[HIST_BUCKETS];
 } hist_snap;
 
@@ -40,8 +40,8 @@ void hist_clear(hist *h);
 /* Reader side. */
 void hist_merge(hist_snap *into, const hist *h);
 void hist_snap_add(hist_snap *into, const hist_snap *s);
-/* Nearest-rank quantile (q in 0..1) as its bucket's midpoint, never above
- * the largest value seen; 0 when empty. */
+/* Nearest-rank quantile (q in 0..1) as its bucket's midpoint, kept within
+ * the smallest and largest values seen; 0 when empty. */
 uint64_t hist_quantile(const hist_snap *s, double q);
 /* Observations <= the exclusive upper bound of bucket b (cumulative). */
 uint64_t hist_cumulative(const hist_snap *s, int b);

@@ -20,10 +20,11 @@ static double mean_ms(uint64_t sum, uint64_t n)
 
 static void json_hist(sbuf *b, const hist_snap *h)
 {
-    sb_printf(b, "\"count\":%llu,\"errors\":%llu,\"mean_ms\":%.3f,\"p50_ms\":%.3f,"
-                 "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"cpu_mean_ms\":%.3f",
+    sb_printf(b, "\"count\":%llu,\"errors\":%llu,\"mean_ms\":%.3f,\"min_ms\":%.3f,"
+                 "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
+                 "\"cpu_mean_ms\":%.3f",
               (unsigned long long)h->count, (unsigned long long)h->errors,
-              mean_ms(h->sum_ns, h->count), ms(hist_quantile(h, 0.50)),
+              mean_ms(h->sum_ns, h->count), ms(h->min_ns), ms(hist_quantile(h, 0.50)),
               ms(hist_quantile(h, 0.90)), ms(hist_quantile(h, 0.99)), ms(h->max_ns),
               mean_ms(h->cpu_ns, h->count));
 }
@@ -233,20 +234,20 @@ static void html_route(sbuf *b, const struct prof_view *v, const struct route_vi
     for (int s = 0; s < v->n_stages; s++)
         nstage += rv->cells[s].n != 0;
     int legend_rows = nstage + 1;
-    int height = 24 + 4 * 24 + 40 + 34 + legend_rows * 20 + 8;
-    sb_printf(b, "<svg role=img viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
+    int height = 180 + legend_rows * 20;
+    sb_printf(b, "<svg role=\"img\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
                  "xmlns=\"http://www.w3.org/2000/svg\">\n"
-                 "<text x=\"0\" y=\"14\" class=h>Latency (request arrival to answer)</text>\n",
+                 "<text x=\"0\" y=\"14\" class=\"h\">Latency (request arrival to answer)</text>\n",
               SVG_W, height, SVG_W, height);
     for (int i = 0; i < 4; i++) {
         int y = 24 + i * 24;
         double w = (double)q[i].ns / top * BAR_W;
         if (q[i].ns && w < 1)
             w = 1;
-        sb_printf(b, "<text x=\"%d\" y=\"%d\" class=l text-anchor=end>%s</text>"
-                     "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"16\" class=track/>"
+        sb_printf(b, "<text x=\"%d\" y=\"%d\" class=\"l\" text-anchor=\"end\">%s</text>"
+                     "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"16\" class=\"track\"/>"
                      "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"16\" fill=\"%s\"/>"
-                     "<text x=\"%.1f\" y=\"%d\" class=v>%s</text>\n",
+                     "<text x=\"%.1f\" y=\"%d\" class=\"v\">%s</text>\n",
                   LABEL_W - 8, y + 12, q[i].name, LABEL_W, y, BAR_W, LABEL_W, y, w,
                   i == 3 ? "#a0a7b4" : "#4e79a7", LABEL_W + w + 6, y + 12,
                   dur(t1, sizeof t1, ms(q[i].ns)));
@@ -258,7 +259,7 @@ static void html_route(sbuf *b, const struct prof_view *v, const struct route_vi
     int y0 = 24 + 4 * 24 + 16;
     double mean_total = mean_ms(h->sum_ns, h->count);
     double scale = mean_total > 0 ? BAR_W / mean_total : 0;
-    sb_printf(b, "<text x=\"0\" y=\"%d\" class=h>Where a request spends its time (mean)</text>\n",
+    sb_printf(b, "<text x=\"0\" y=\"%d\" class=\"h\">Where a request spends its time (mean)</text>\n",
               y0 + 4);
     double x = LABEL_W, used = 0;
     for (int s = 0; s < v->n_stages; s++) {
@@ -288,9 +289,9 @@ static void html_route(sbuf *b, const struct prof_view *v, const struct route_vi
     if (rest < 0)
         rest = 0;
     if (x < LABEL_W + BAR_W)
-        sb_printf(b, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" class=track/>\n",
+        sb_printf(b, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" class=\"track\"/>\n",
                   x, y0 + 12, LABEL_W + BAR_W - x);
-    sb_printf(b, "<text x=\"%d\" y=\"%d\" class=l text-anchor=end>per request</text>\n",
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" class=\"l\" text-anchor=\"end\">per request</text>\n",
               LABEL_W - 8, y0 + 26);
     /* Legend. */
     int ly = y0 + 12 + 20 + 22;
@@ -300,18 +301,18 @@ static void html_route(sbuf *b, const struct prof_view *v, const struct route_vi
         double wall = mean_ms(rv->cells[s].self_ns, h->count);
         double cpu = mean_ms(rv->cells[s].cpu_ns, h->count);
         sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>"
-                     "<text x=\"%d\" y=\"%d\" class=l>",
+                     "<text x=\"%d\" y=\"%d\" class=\"l\">",
                   LABEL_W, ly - 10, palette[s % PALETTE_N], LABEL_W + 18, ly);
         sb_html(b, v->stages[s].section);
-        sb_printf(b, "</text><text x=\"%d\" y=\"%d\" class=v>%s wall, %s CPU (%.0f%% of wall)"
+        sb_printf(b, "</text><text x=\"%d\" y=\"%d\" class=\"v\">%s wall, %s CPU (%.0f%% of wall)"
                      "</text>\n",
                   LABEL_W + 230, ly, dur(t1, sizeof t1, wall), dur(t2, sizeof t2, cpu),
                   wall > 0 ? 100 * cpu / wall : 0);
         ly += 20;
     }
-    sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" class=track/>"
-                 "<text x=\"%d\" y=\"%d\" class=l>host and stages above</text>"
-                 "<text x=\"%d\" y=\"%d\" class=v>%s</text>\n",
+    sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" class=\"track\"/>"
+                 "<text x=\"%d\" y=\"%d\" class=\"l\">host and stages above</text>"
+                 "<text x=\"%d\" y=\"%d\" class=\"v\">%s</text>\n",
               LABEL_W, ly - 10, LABEL_W + 18, ly, LABEL_W + 230, ly,
               dur(t3, sizeof t3, rest));
     sb_puts(b, "</svg></section>\n");
@@ -344,7 +345,8 @@ void prof_render_html(const struct prof_view *v, sbuf *b)
             "nav{margin:0 0 16px}nav a{margin-right:14px;color:#2f5d8a}"
             "button{font:inherit;padding:2px 10px;border:1px solid #c5cbd5;border-radius:5px;"
             "background:#fff;cursor:pointer}form{display:inline}\n"
-            ".empty{color:#5b6475}\n</style></head><body>\n<h1>strata profile</h1>\n");
+            ".empty{color:#5b6475}.note{background:#fff8e6;border:1px solid #f0d9a0;"
+            "border-radius:6px;padding:6px 10px;max-width:800px}\n</style></head><body>\n<h1>strata profile</h1>\n");
     sb_puts(b, "<p class=sub>[");
     sb_html(b, v->title ? v->title : "profiling");
     sb_printf(b, "] &middot; %llu requests since %s &middot; now %s &middot; sampling %g%%</p>\n",
@@ -353,6 +355,14 @@ void prof_render_html(const struct prof_view *v, sbuf *b)
     sb_puts(b, "<nav><a href=\"?format=json\">JSON</a><a href=\"?format=prometheus\">"
                "Prometheus</a><form method=post action=\"?reset=1\"><button>Reset</button>"
                "</form></nav>\n");
+    uint64_t cpu = 0, seen = 0;
+    for (int s = 0; s < v->n_stages; s++) {
+        cpu += v->stages[s].h.cpu_ns;
+        seen += v->stages[s].h.count;
+    }
+    if (seen && !cpu)
+        sb_puts(b, "<p class=note>CPU times read 0: the host measures them only with "
+                   "<code>stage_cpu_time = true</code> in <code>[server:main]</code>.</p>\n");
     if (v->n_routes == 0)
         sb_puts(b, "<section class=card><p class=empty>No requests recorded yet. Requests "
                    "that pass through this filter show up here, per route and per "

@@ -169,6 +169,16 @@ static void hist__constant__quantiles_never_exceed_max(void **state)
     assert_int_equal(s.cpu_ns, 1000000ull);
     assert_int_equal(hist_quantile(&s, 0.5), 123456);   /* clamped to max */
     assert_int_equal(hist_quantile(&s, 1.0), 123456);
+    /* values at the top of their bucket: the midpoint would be below all
+     * of them; the estimate stays within [min, max] */
+    hist_clear(h);
+    for (int i = 0; i < 10; i++)
+        hist_record(h, 8000000000ull + (uint64_t)i, 0, 0);
+    snap_of(&s, h);
+    assert_true(hist_lower(hist_bucket(8000000000ull)) + 100000000 < 8000000000ull);
+    assert_int_equal(s.min_ns, 8000000000ull);
+    assert_int_equal(hist_quantile(&s, 0.5), 8000000000ull);
+    assert_true(hist_quantile(&s, 0.99) >= s.min_ns && hist_quantile(&s, 0.99) <= s.max_ns);
     hist_snap empty;
     memset(&empty, 0, sizeof empty);
     assert_int_equal(hist_quantile(&empty, 0.99), 0);
@@ -576,6 +586,40 @@ static void profiling__request__passes_through_with_server_timing(void **state)
     stt_destroy(i);
 }
 
+static void profiling__host_timings__header_lists_downstream_stages_only(void **state)
+{
+    (void)state;
+    stt_instance *i = make(NULL, NULL, NULL, NULL);
+    strata_request *r = stt_request("GET", "/x");
+    /* as the host lists them: an upstream filter, us, then below us */
+    stt_timing(r, "filter:logging", "logging", 0, 9000000, 100000, 90000);
+    stt_timing(r, "filter:profiling", "profiling", 1, 8000000, 50000, 40000);
+    stt_timing(r, "filter:auth", "auth", 2, 7900000, 1500000, 1400000);
+    stt_timing(r, "app:static", "static", 3, 6400000, 6400000, 300000);
+    stt_stage_depth(r, 1);
+    will_return(stt_next, 200);
+    will_return(stt_next, "hi");
+    assert_int_equal(stt_run(i, r), STRATA_OK);
+    const char *h = stt_header_out(r, "Server-Timing");
+    assert_non_null(h);
+    const char *want = "filter-auth;dur=1.500;desc=\"[filter:auth]\", "
+                       "app-static;dur=6.400;desc=\"[app:static]\", "
+                       "cpu;dur=1.700;desc=\"downstream CPU\", total;dur=";
+    assert_memory_equal(h, want, strlen(want));
+    assert_null(strstr(h, "logging"));
+    assert_null(strstr(h, "filter-profiling"));
+    stt_free(r);
+    strata_request *page;
+    const char *body = get_page(i, "/__profile?format=json", &page);
+    assert_non_null(strstr(body, "{\"section\":\"filter:auth\",\"plugin\":\"auth\",\"count\":1,"
+                                 "\"errors\":0,\"mean_ms\":1.500,"));
+    assert_non_null(strstr(body, "\"cpu_mean_ms\":1.700,\"stages\":[{\"section\":\"filter:auth\","
+                                 "\"count\":1,\"mean_ms\":1.500,\"cpu_mean_ms\":1.400}"));
+    assert_null(strstr(body, "filter:logging"));
+    stt_free(page);
+    stt_destroy(i);
+}
+
 static void profiling__server_timing_false__no_header(void **state)
 {
     (void)state;
@@ -818,6 +862,7 @@ int main(void)
         cmocka_unit_test(prometheus__output__parses_back_consistently),
         cmocka_unit_test(prometheus__bucket_counts__match_exact_counts),
         cmocka_unit_test(profiling__request__passes_through_with_server_timing),
+        cmocka_unit_test(profiling__host_timings__header_lists_downstream_stages_only),
         cmocka_unit_test(profiling__server_timing_false__no_header),
         cmocka_unit_test(profiling__next_yields__returns_yield_untouched),
         cmocka_unit_test(profiling__json__counts_requests_and_errors),
