@@ -309,7 +309,8 @@ static int64_t make_time(int y, int mon, int d, int h, int mi, int s)
         return -1;
     if (mon == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
         return -1;
-    return days_from_civil(y, (unsigned)mon, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s;
+    int64_t t = days_from_civil(y, (unsigned)mon, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s;
+    return t < 0 ? -1 : t;   /* before 1970: treated as invalid */
 }
 
 int64_t st_http_date_parse(const char *s)

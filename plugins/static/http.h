@@ -74,7 +74,7 @@ int st_etag_list_match(const char *list, const char *etag, int strong);
 
 /* ---- dates ------------------------------------------------------------- */
 
-/* IMF-fixdate, RFC 850 or asctime; -1 when invalid. */
+/* IMF-fixdate, RFC 850 or asctime; -1 when invalid or before 1970. */
 int64_t st_http_date_parse(const char *s);
 /* IMF-fixdate into buf (at least 30 bytes). */
 void st_http_date_format(int64_t t, char *buf);
