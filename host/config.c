@@ -155,8 +155,10 @@ static int interp(struct raw *r, const char *v, struct sbuf *out, int depth, cha
             const char *env = getenv(name);
             if (env && *env)
                 sb_add(out, env, strlen(env));
-            else if (def)
-                sb_add(out, def, strlen(def));
+            else if (def) {
+                if (interp(r, def, out, depth + 1, why, whylen))   /* ${X:-%(here)s/x} */
+                    return -1;
+            }
             else if (!env) {
                 snprintf(why, whylen, "environment variable '%s' is not set (use ${%s:-default})",
                          name, name);

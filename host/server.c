@@ -14,6 +14,7 @@
 #include "scoreboard.h"
 #include <microhttpd.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -447,6 +448,27 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_msg(STRATA_LOG_DEBUG, "libmicrohttpd: %s", msg);
 }
 
+static char *read_file(const char *path, char *err, size_t errlen, const char *key,
+                       const char *file)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0;
+    if (f) {
+        buf = malloc(1 << 20);
+        len = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+        fclose(f);
+    }
+    if (!buf || !len) {
+        snprintf(err, errlen, "%s: [server:main] %s: cannot read '%s': %s", file, key, path,
+                 f ? "empty file" : strerror(errno));
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
 struct server *server_start(struct runtime *rt, int listen_fd, char *err, size_t errlen)
 {
     const struct server_cfg *cfg = &rt->cfg.server;
@@ -472,11 +494,24 @@ struct server *server_start(struct runtime *rt, int listen_fd, char *err, size_t
     /* Room for the headers, MHD's buffers and an error answer: MHD itself
      * answers 431 beyond the pool, and the handler checks max_header_size. */
     size_t mem = (size_t)cfg->max_header_size * 2 + 16384;
+    char *cert = NULL, *key = NULL;
+    if (*cfg->tls_cert || *cfg->tls_key) {
+        cert = read_file(cfg->tls_cert, err, errlen, "tls_cert", rt->cfg.path);
+        key = cert ? read_file(cfg->tls_key, err, errlen, "tls_key", rt->cfg.path) : NULL;
+        if (!key) {
+            free(cert);
+            pool_stop(s->pool);
+            free(s->conns);
+            free(s);
+            return NULL;
+        }
+    }
     the_server = s;
     s->d = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-            MHD_USE_TURBO,
+            MHD_USE_TURBO | (cert ? MHD_USE_TLS : 0),
         0, NULL, NULL, on_request, s,
+        MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
         MHD_OPTION_LISTEN_SOCKET, listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, io,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
@@ -487,8 +522,11 @@ struct server *server_start(struct runtime *rt, int listen_fd, char *err, size_t
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_END);
+    free(cert);                    /* MHD keeps its own copy after start */
+    free(key);
     if (!s->d) {
-        snprintf(err, errlen, "libmicrohttpd failed to start on the listening socket");
+        snprintf(err, errlen, "libmicrohttpd failed to start on the listening socket%s",
+                 *cfg->tls_cert ? " (check tls_cert and tls_key: a PEM certificate and its key)" : "");
         pool_stop(s->pool);
         free(s->conns);
         free(s);

@@ -414,11 +414,12 @@ int supervisor_run(const struct serve_opts *o)
         goto out;
     }
     if (strchr(host, ':'))
-        log_msg(STRATA_LOG_INFO, "listening on http://[%s]:%d (%d worker%s, %d threads each)",
-                host, port, S->cfg.server.workers, S->cfg.server.workers > 1 ? "s" : "",
+        log_msg(STRATA_LOG_INFO, "listening on %s://[%s]:%d (%d worker%s, %d threads each)",
+                *S->cfg.server.tls_cert ? "https" : "http", host, port, S->cfg.server.workers, S->cfg.server.workers > 1 ? "s" : "",
                 S->cfg.server.threads);
     else
-        log_msg(STRATA_LOG_INFO, "listening on http://%s:%d (%d worker%s, %d threads each)", host,
+        log_msg(STRATA_LOG_INFO, "listening on %s://%s:%d (%d worker%s, %d threads each)",
+                *S->cfg.server.tls_cert ? "https" : "http", host,
                 port, S->cfg.server.workers, S->cfg.server.workers > 1 ? "s" : "",
                 S->cfg.server.threads);
     if (o->daemon)

@@ -31,7 +31,8 @@ TESTPLUGINS = os.path.join(BUILD, "testplugins")
 
 
 class Server:
-    def __init__(self, ini, args=(), env=None, files=None, start_timeout=20, expect_fail=False):
+    def __init__(self, ini, args=(), env=None, files=None, start_timeout=20, expect_fail=False,
+                 binary=None):
         self.dir = tempfile.mkdtemp(prefix="strata-it-")
         for name, data in (files or {}).items():
             path = os.path.join(self.dir, name)
@@ -44,7 +45,7 @@ class Server:
         e = dict(os.environ)
         e.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         e.update(env or {})
-        cmd = [STRATA, "serve", self.ini, "port=0"] + list(args)
+        cmd = [binary or STRATA, "serve", self.ini, "port=0"] + list(args)
         self.proc = subprocess.Popen(cmd, cwd=self.dir, env=e, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines = []
@@ -66,7 +67,7 @@ class Server:
             line = raw.decode(errors="replace").rstrip("\n")
             with self._cond:
                 into.append(line)
-                m = re.search(r"listening on http://([^:/]+):(\d+)", line)
+                m = re.search(r"listening on https?://([^:/]+):(\d+)", line)
                 if m and self.port is None:
                     self.host, self.port = m.group(1), int(m.group(2))
                 self._cond.notify_all()

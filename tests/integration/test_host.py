@@ -274,5 +274,32 @@ def test_overrides_and_listening_line():
         assert s.port != 8080
 
 
+
+
+def test_tls_with_cert_and_key():
+    import ssl
+    import subprocess
+    import http.client
+    d = __import__("tempfile").mkdtemp()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    d + "/k.pem", "-out", d + "/c.pem", "-days", "2", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    ini = ("[server:main]\ntls_cert = %s/c.pem\ntls_key = %s/k.pem\nplugin_path = {TESTPLUGINS}\n"
+           "[app:main]\nuse = echo\n" % (d, d))
+    with Server(ini) as s:
+        s.wait_log(r"listening on https://127\.0\.0\.1:\d+")
+        ctx = ssl.create_default_context(cafile=d + "/c.pem")
+        ctx.check_hostname = False
+        c = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx, timeout=10)
+        c.request("GET", "/secure")
+        r = c.getresponse()
+        assert r.status == 200 and b"path: /secure" in r.read()
+        c.close()
+    ini_bad = "[server:main]\ntls_cert = /nope.pem\ntls_key = /nope.pem\n[app:main]\nuse = hello\n"
+    s = Server(ini_bad, expect_fail=True)
+    assert s.proc.wait(20) == 1
+    assert "[server:main] tls_cert: cannot read '/nope.pem'" in s.log(), s.log()
+
+
 if __name__ == "__main__":
     run_tests(globals())
