@@ -467,6 +467,10 @@ int64_t lf_bytes_sent(const strata_host *h, strata_request *req, int sent_ok)
     if ((st > 0 && st < 200) || st == 204 || st == 304 || (m && strcmp(m, "HEAD") == 0))
         return 0;
     int64_t n = h->resp_length(req);
+    if (n < 0) {
+        const char *v = h->var_get(req, LF_VAR_LENGTH);
+        n = v ? strtoll(v, NULL, 10) : 0;
+    }
     return n > 0 ? n : 0;
 }
 

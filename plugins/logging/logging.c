@@ -9,7 +9,10 @@
  * and the body length are final there (after next() a later stage or the
  * host could still change them, e.g. a 500 from a failing stage, HEAD
  * bodies suppressed), and it runs once per exchange even when a stage
- * yields and the host re-runs the request on the pool. It is rendered into
+ * yields and the host re-runs the request on the pool. One thing on_complete
+ * cannot see: the host hands fd and refcounted bodies to libmicrohttpd
+ * before the exchange ends, so resp_length() is -1 there; handle() keeps
+ * the length found after next() in a request variable for it. It is rendered into
  * the thread's own scratch and appended to the thread's own buffer; the
  * writer thread (writer.c) does the I/O. See docs/plugins/logging.md. */
 #include "strata.h"
@@ -174,7 +177,16 @@ static void log_thread_fini(void *inst, void *slot)
 
 static int log_handle(void *inst, strata_request *req)
 {
-    return strata->next(req);
+    int rc = strata->next(req);
+    if (rc == STRATA_YIELD)
+        return rc;
+    int64_t n = strata->resp_length(req);
+    if (n > 0) {   /* on_complete may no longer see it: see LF_VAR_LENGTH */
+        char num[24];
+        snprintf(num, sizeof num, "%lld", (long long)n);
+        strata->var_set(req, LF_VAR_LENGTH, num);
+    }
+    return rc;
 }
 
 static void log_complete(void *inst, strata_request *req, int sent_ok)
@@ -218,7 +230,7 @@ static void log_event(void *inst, int event)
                     (long long)(FLUSH_WAIT_NS / 1000000000));
 }
 
-STRATA_EXPORT const struct strata_plugin strata_plugin = {
+STRATA_PLUGIN_DEFINE = {
     STRATA_PLUGIN_HEADER,
     .name = "logging",
     .version = "1.0",

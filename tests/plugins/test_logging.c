@@ -301,6 +301,26 @@ static void bytes__no_body__dash(void **state)
     free(text);
 }
 
+/* The server hands an fd body to libmicrohttpd before on_complete: the
+ * length seen after next() must still be logged. */
+static void bytes__fd_body_handed_off__length_after_next(void **state)
+{
+    struct fx *f = *state;
+    stt_instance *in = stt_create(&strata_plugin, f->dir, "file", f->path, "format", "%b %B", NULL);
+    assert_non_null(in);
+    strata_request *req = stt_request("GET", "/big");
+    will_return(stt_next, 200);
+    will_return(stt_next, "0123456789");
+    assert_int_equal(stt_run(in, req), STRATA_OK);
+    request_clear_body(req);   /* what server.c does when it queues the response */
+    stt_complete(in, req, 1);
+    stt_free(req);
+    stt_destroy(in);
+    char *text = slurp(f->path);
+    assert_string_equal(text, "10 10\n");
+    free(text);
+}
+
 static void aborted__logged_with_x_and_no_bytes(void **state)
 {
     char *text = one_line(*state, "%>s %b %X", "GET", "/", &OK5, 0, NULL, NULL);
@@ -1006,6 +1026,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bytes__head__dash, setup, teardown),
         cmocka_unit_test_setup_teardown(bytes__304__no_body, setup, teardown),
         cmocka_unit_test_setup_teardown(bytes__no_body__dash, setup, teardown),
+        cmocka_unit_test_setup_teardown(bytes__fd_body_handed_off__length_after_next, setup, teardown),
         cmocka_unit_test_setup_teardown(aborted__logged_with_x_and_no_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(compile__unknown_directive__config_error_names_it, setup, teardown),
         cmocka_unit_test_setup_teardown(compile__malformed__config_errors, setup, teardown),
