@@ -70,6 +70,7 @@ struct throttle_slot {
 
 struct file_sig {
     int valid;
+    int settled;                     /* changed 2 s or more before we read it */
     dev_t dev;
     ino_t ino;
     off_t size;
@@ -169,37 +170,49 @@ static int same_sig(const struct file_sig *s, const struct stat *st)
            s->ctime.tv_sec == st->st_ctim.tv_sec && s->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
-/* A file changed less than 2 s ago may change again within the same
- * timestamp tick (htpasswd rewrites in place): read it again next time;
- * the content digest keeps an unchanged text from emptying the cache. */
-static void remember_sig(struct auth *a, const struct stat *st)
+/* Whether the file was changed less than 2 s ago. htpasswd rewrites the
+ * file in place (truncate, then write), so such a file may change again
+ * within one timestamp tick without its stat changing. */
+static int recent(const struct stat *st)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
+    return now.tv_sec - st->st_mtim.tv_sec < 2 || now.tv_sec - st->st_ctim.tv_sec < 2;
+}
+
+static void remember_sig(struct auth *a, const struct stat *st)
+{
     a->sig = (struct file_sig){
-        .valid = now.tv_sec - st->st_mtim.tv_sec >= 2 && now.tv_sec - st->st_ctim.tv_sec >= 2,
+        .valid = 1, .settled = !recent(st),
         .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
         .mtime = st->st_mtim, .ctime = st->st_ctim,
     };
 }
 
 /* Under reload_lock. A failure keeps the table in use and is logged once
- * until the reason changes or a load succeeds. */
-static void reload(struct auth *a)
+ * until the reason changes or a load succeeds. Returns 1 when the file
+ * changed but `may_read` is 0: the caller yields, the pool reads it. */
+static int reload(struct auth *a, int may_read)
 {
     struct stat st;
     char err[sizeof a->last_error];
     struct ht_table *t = NULL;
     if (stat(a->path, &st) < 0) {
         snprintf(err, sizeof err, "cannot stat '%s': %s", a->path, strerror(errno));
-    } else if (same_sig(&a->sig, &st)) {
-        return;
+    } else if (same_sig(&a->sig, &st) && (a->sig.settled || !may_read)) {
+        return 0;   /* unchanged; a recent file is read again on the pool */
+    } else if (!may_read) {
+        return 1;
     } else if ((t = ht_load(a->path, &st, err, sizeof err))) {
-        remember_sig(a, &st);
         a->last_error[0] = '\0';
+        if (t->n == 0 && a->n_users > 0 && recent(&st)) {
+            ht_free(t);   /* likely mid-rewrite: look again at the next check */
+            return 0;
+        }
+        remember_sig(a, &st);
         if (t->digest == a->digest) {
-            ht_free(t);
-            return;
+            ht_free(t);   /* same text: keep the table and the cache */
+            return 0;
         }
         t->gen = ++a->last_gen;
         a->digest = t->digest;
@@ -208,28 +221,34 @@ static void reload(struct auth *a)
         table_publish(a, t);
         strata->log(a->sec, STRATA_LOG_INFO, "reloaded '%s': %zu user%s", a->path, n,
                     n == 1 ? "" : "s");
-        return;
+        return 0;
     }
     if (strcmp(err, a->last_error) != 0) {
         strata->log(a->sec, STRATA_LOG_WARN, "%s; keeping the last good copy (%zu user%s)", err,
                     a->n_users, a->n_users == 1 ? "" : "s");
         memcpy(a->last_error, err, sizeof err);
     }
+    return 0;
 }
 
-/* At most once per check_interval, by whichever thread gets there first. */
-static void maybe_reload(struct auth *a, int64_t now)
+/* At most once per check_interval, by whichever thread gets there first.
+ * The I/O thread only stats the file; reading it is left to the pool.
+ * Returns 1 when the caller must yield for that. */
+static int maybe_reload(struct auth *a, int64_t now, int may_read)
 {
     int64_t next = atomic_load_explicit(&a->next_check_ns, memory_order_relaxed);
     if (now < next)
-        return;
+        return 0;
     if (!atomic_compare_exchange_strong_explicit(&a->next_check_ns, &next, now + a->interval_ns,
                                                  memory_order_relaxed, memory_order_relaxed))
-        return;
+        return 0;
     if (pthread_mutex_trylock(&a->reload_lock) != 0)
-        return;
-    reload(a);
+        return 0;
+    int changed = reload(a, may_read);
     pthread_mutex_unlock(&a->reload_lock);
+    if (changed)   /* due again at once: the re-run on the pool reads it */
+        atomic_store_explicit(&a->next_check_ns, 0, memory_order_relaxed);
+    return changed;
 }
 
 /* ---- the verified-credentials cache ---------------------------------- */
@@ -555,7 +574,8 @@ static int auth_handle(void *inst, strata_request *req)
         return strata->next(req);
 
     int64_t now = strata->now_ns();
-    maybe_reload(a, now);
+    if (maybe_reload(a, now, strata->may_block(req)))
+        return STRATA_YIELD;
 
     const char *value = strata->header(req, "Authorization");
     char cred[CRED_MAX + 1];
@@ -565,6 +585,7 @@ static int auth_handle(void *inst, strata_request *req)
         return challenge(a, req);
     if (rc == CRED_MALFORMED) {
         static const char body[] = "400 Bad Request: malformed Authorization header\n";
+        explicit_bzero(cred, sizeof cred);   /* it may hold a password */
         return strata->respond(req, 400, "text/plain; charset=utf-8", body, sizeof body - 1);
     }
 
@@ -598,7 +619,7 @@ static int auth_handle(void *inst, strata_request *req)
 
 /* ---- descriptor ------------------------------------------------------ */
 
-STRATA_EXPORT const struct strata_plugin strata_plugin = {
+STRATA_PLUGIN_DEFINE = {
     STRATA_PLUGIN_HEADER,
     .name = "auth",
     .version = "1.0",
