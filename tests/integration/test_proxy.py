@@ -176,10 +176,12 @@ def test_encoded_upstream_body__passed_through_untouched():
         assert gzip.decompress(body) == b"already compressed " * 50
 
 
-def test_head__no_body():
+def test_head__no_body_and_the_upstream_length():
     with Up() as up, Server(ini(up.port)) as s:
-        st, h, body = s.request("HEAD", "/api/echo")
+        st, h, body = s.request("HEAD", "/api/gzipped")
         assert st == 200 and body == b"", (st, body)
+        _, hg, gbody = s.get("/api/gzipped")
+        assert h.get("content-length") == hg.get("content-length") == str(len(gbody)), (h, hg)
 
 
 def test_upstream_down__502():

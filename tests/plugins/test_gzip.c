@@ -8,6 +8,7 @@
 #include "strata-test.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,66 @@ static void gzip__yield_from_next__returned_untouched(void **state)
     stt_destroy(inst);
 }
 
+/* Several threads through one instance: each keeps its own deflate
+ * stream (run under TSan by make test). */
+typedef struct par_ctx {
+    stt_instance *inst;
+    const char *text;
+    size_t len;
+    int ok;
+} par_ctx;
+
+static void *par_worker(void *p)
+{
+    par_ctx *c = p;
+    unsigned char *out = malloc(c->len + 16);
+    for (int i = 0; i < 40; i++) {
+        answer a = text_answer(c->text);
+        strata_request *req = stt_request("GET", "/par");
+        stt_header(req, "Accept-Encoding", "gzip");
+        stt_on_next(req, downstream, &a);
+        size_t len = 0;
+        const char *body = NULL;
+        if (stt_run(c->inst, req) == STRATA_OK && stt_header_out(req, "Content-Encoding"))
+            body = stt_body_out(req, &len);
+        uLongf got = (uLongf)(c->len + 16);
+        z_stream zs = {0};
+        if (body && inflateInit2(&zs, 15 + 16) == Z_OK) {
+            zs.next_in = (Bytef *)body;
+            zs.avail_in = (uInt)len;
+            zs.next_out = out;
+            zs.avail_out = (uInt)got;
+            if (inflate(&zs, Z_FINISH) == Z_STREAM_END && zs.total_out == c->len &&
+                memcmp(out, c->text, c->len) == 0)
+                c->ok++;
+            inflateEnd(&zs);
+        }
+        stt_free(req);
+    }
+    free(out);
+    return NULL;
+}
+
+static void gzip__parallel_threads__streams_not_shared(void **state)
+{
+    stt_instance *inst = stt_create(&strata_plugin, NULL, NULL);
+    enum { NT = 4 };
+    pthread_t th[NT];
+    par_ctx ctx[NT];
+    char *texts[NT];
+    for (int i = 0; i < NT; i++) {
+        texts[i] = text_body(3000 + 1000 * (size_t)i);   /* different bodies per thread */
+        ctx[i] = (par_ctx){inst, texts[i], strlen(texts[i]), 0};
+        pthread_create(&th[i], NULL, par_worker, &ctx[i]);
+    }
+    for (int i = 0; i < NT; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(ctx[i].ok, 40);
+        free(texts[i]);
+    }
+    stt_destroy(inst);
+}
+
 static void gzip__bad_options__config_error(void **state)
 {
     assert_null(stt_create(&strata_plugin, NULL, "level", "10", NULL));
@@ -381,6 +442,7 @@ int main(void)
         cmocka_unit_test(gzip__large_body_on_io_thread__yields),
         cmocka_unit_test(gzip__incompressible__sent_as_is),
         cmocka_unit_test(gzip__yield_from_next__returned_untouched),
+        cmocka_unit_test(gzip__parallel_threads__streams_not_shared),
         cmocka_unit_test(gzip__bad_options__config_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -481,6 +481,50 @@ static void proxy__response_too_large__502(void **state)
     stt_destroy(inst);
 }
 
+/* Several threads through one instance: each thread's own CURL handle and
+ * connection, nothing shared (run under TSan by make test). */
+typedef struct par_ctx {
+    stt_instance *inst;
+    int ok;
+} par_ctx;
+
+static void *par_worker(void *p)
+{
+    par_ctx *c = p;
+    for (int i = 0; i < 25; i++) {
+        strata_request *req = stt_request("GET", "/par");
+        size_t len = 0;
+        const char *body = NULL;
+        if (stt_run(c->inst, req) == STRATA_OK && stt_status(req) == 200)
+            body = stt_body_out(req, &len);
+        c->ok += body && len == 2 && memcmp(body, "ok", 2) == 0;
+        stt_free(req);
+    }
+    return NULL;
+}
+
+static void proxy__parallel_threads__own_handles_and_connections(void **state)
+{
+    upstream *u = *state;
+    stt_instance *inst = make(u, "", NULL, NULL, NULL, NULL);
+    enum { NT = 4 };
+    pthread_t th[NT];
+    par_ctx ctx[NT];
+    for (int i = 0; i < NT; i++) {
+        ctx[i] = (par_ctx){inst, 0};
+        pthread_create(&th[i], NULL, par_worker, &ctx[i]);
+    }
+    for (int i = 0; i < NT; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(ctx[i].ok, 25);
+    }
+    pthread_mutex_lock(&u->mu);
+    int accepts = u->accepts;
+    pthread_mutex_unlock(&u->mu);
+    assert_true(accepts >= 1 && accepts <= NT);   /* one kept-alive connection per thread */
+    stt_destroy(inst);
+}
+
 static void proxy__bad_upstream__config_error(void **state)
 {
     assert_null(stt_create(&strata_plugin, NULL, NULL));
@@ -512,6 +556,7 @@ int main(void)
         T(proxy__upstream_down__502),
         T(proxy__upstream_silent__504_in_time),
         T(proxy__response_too_large__502),
+        T(proxy__parallel_threads__own_handles_and_connections),
         T(proxy__bad_upstream__config_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
