@@ -8,6 +8,7 @@
  * MHD then calls the handler again and the answer is queued. */
 #include "server.h"
 #include "log.h"
+#include "path.h"
 #include "pipeline.h"
 #include "pool.h"
 #include "request.h"
@@ -114,81 +115,6 @@ static size_t header_size(struct MHD_Connection *conn, const char *uri)
 }
 
 static const struct request_source mhd_source = {mhd_header, mhd_header_each, mhd_query_arg};
-
-/* ---- the path: decoded once, dot segments resolved, hostile forms refused ---- */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Returns the clean path in the arena, or NULL for a 400. Encoded '/' and
- * NUL are refused (as Apache's AllowEncodedSlashes Off); '//' merges;
- * '.' and '..' segments resolve, and '..' above the root is refused. */
-static char *clean_path(struct arena *a, const char *uri)
-{
-    size_t n = strcspn(uri, "?#");
-    if (n == 0 || uri[0] != '/')
-        return NULL;
-    char *out = arena_alloc(a, n + 2);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = uri[i];
-        if (c == '%') {
-            int h = i + 2 < n ? hexval((unsigned char)uri[i + 1]) : -1;
-            int l = h >= 0 ? hexval((unsigned char)uri[i + 2]) : -1;
-            if (h < 0 || l < 0)
-                return NULL;
-            c = (char)(h * 16 + l);
-            if (c == '\0' || c == '/')
-                return NULL;
-            i += 2;
-        }
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    /* resolve segments in place */
-    char *w = out;
-    for (const char *p = out; *p;) {
-        while (*p == '/')
-            p++;
-        const char *seg = p;
-        while (*p && *p != '/')
-            p++;
-        size_t len = (size_t)(p - seg);
-        int trailing = *p == '\0';
-        if (len == 0)
-            break;
-        if (len == 1 && seg[0] == '.') {
-            if (trailing)
-                *w++ = '/';
-            continue;
-        }
-        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
-            if (w == out)
-                return NULL;
-            while (w > out && *--w != '/')
-                ;
-            if (trailing)
-                *w++ = '/';
-            continue;
-        }
-        *w++ = '/';
-        memmove(w, seg, len);
-        w += len;
-        if (*p == '/' && p[1] == '\0')
-            *w++ = '/';
-    }
-    if (w == out)
-        *w++ = '/';
-    *w = '\0';
-    return out;
-}
 
 /* ---- answering ---- */
 
@@ -344,7 +270,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue(st);
     if (st->too_large)
         return answer_now(st, 413, "413 Payload Too Large\n");
-    r->path = clean_path(&r->arena, r->uri ? r->uri : url);
+    r->path = path_clean(&r->arena, r->uri ? r->uri : url);
     if (!r->path)
         return answer_now(st, 400, "400 Bad Request\n");
     const char *q = r->uri ? strchr(r->uri, '?') : NULL;
