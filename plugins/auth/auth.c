@@ -543,7 +543,8 @@ static int check_password(struct auth *a, strata_request *req, const char *user,
 
     struct ht_table *t = table_acquire(a);
     const struct ht_user *u = ht_find(t, user);
-    /* an unknown user costs the same hash as a known one */
+    /* an unknown user is checked against another hash from the file, so
+     * that answering "no such user" takes about as long as a wrong password */
     int ok = ht_verify(password, u ? u->hash : t->dummy, u ? u->scheme : t->dummy_scheme,
                        &th->cdata, &th->csize) && u;
     uint64_t gen = t->gen;
