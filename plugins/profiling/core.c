@@ -249,9 +249,14 @@ void prof_record(struct prof *p, struct prof_thread *t, const char *method, cons
     if (!route || !*route)
         route = "/";
     char key[256];
-    int kl = snprintf(key, sizeof key, "%s %s", m, route);
-    int rid = kl > 0 && (size_t)kl < sizeof key ? names_id(&p->routes, key, m, route)
-                                                : p->routes.cap;
+    size_t ml = strlen(m), rl = strlen(route);
+    int rid = p->routes.cap;
+    if (ml + 1 + rl < sizeof key) {
+        memcpy(key, m, ml);
+        key[ml] = ' ';
+        memcpy(key + ml + 1, route, rl + 1);
+        rid = names_id(&p->routes, key, m, route);
+    }
     struct cell *cells = slot_cells(&t->cells[rid]);
     int64_t cpu = 0;
     for (int i = 0; i < n; i++) {
@@ -402,35 +407,83 @@ void prof_token(char *out, size_t cap, const char *name)
         out[k < cap ? k : cap - 1] = '\0';
 }
 
-size_t prof_server_timing(char *out, size_t cap, const struct prof_stage *st, int n,
+/* A bounded writer: printf with floating point cost thousands of
+ * instructions per request here, so numbers are formatted by hand. */
+struct out {
+    char *p;
+    size_t k, cap;
+    int full;
+};
+
+static void out_put(struct out *o, const char *s, size_t n)
+{
+    if (o->full || o->k + n >= o->cap) {
+        o->full = 1;
+        return;
+    }
+    memcpy(o->p + o->k, s, n);
+    o->k += n;
+}
+
+static void out_str(struct out *o, const char *s)
+{
+    out_put(o, s, strlen(s));
+}
+
+/* Nanoseconds as milliseconds with three decimals: 1234567 -> "1.235". */
+static void out_ms(struct out *o, int64_t ns)
+{
+    if (ns < 0)
+        ns = 0;
+    uint64_t us = ((uint64_t)ns + 500) / 1000;
+    char tmp[32];
+    int n = (int)sizeof tmp;
+    for (int i = 0; i < 3; i++, us /= 10)
+        tmp[--n] = (char)('0' + us % 10);
+    tmp[--n] = '.';
+    do {
+        tmp[--n] = (char)('0' + us % 10);
+        us /= 10;
+    } while (us);
+    out_put(o, tmp + n, sizeof tmp - (size_t)n);
+}
+
+size_t prof_server_timing(char *buf, size_t cap, const struct prof_stage *st, int n,
                           int64_t total_ns, int64_t cpu_ns)
 {
-    size_t k = 0;
-#define PUT(...)                                                             \
-    do {                                                                     \
-        int w_ = snprintf(out + k, cap > k ? cap - k : 0, __VA_ARGS__);      \
-        if (w_ < 0 || k + (size_t)w_ >= cap)                                 \
-            return 0;                                                        \
-        k += (size_t)w_;                                                     \
-    } while (0)
+    struct out o = { buf, 0, cap, 0 };
     for (int i = 0; i < n; i++) {
-        char tok[96], desc[160];
-        prof_token(tok, sizeof tok, st[i].section);
-        /* quoted-string: printable ASCII, with \ and " escaped. */
-        size_t d = 0;
-        for (const unsigned char *s = (const unsigned char *)(st[i].section ? st[i].section : "");
-             *s && d + 3 < sizeof desc; s++) {
-            if (*s == '"' || *s == '\\')
-                desc[d++] = '\\';
-            desc[d++] = *s >= 0x20 && *s < 0x7f ? (char)*s : '?';
+        const char *sec = st[i].section ? st[i].section : "";
+        char tok[96];
+        prof_token(tok, sizeof tok, sec);
+        out_str(&o, tok);
+        out_put(&o, ";dur=", 5);
+        out_ms(&o, st[i].self_ns);
+        out_put(&o, ";desc=\"[", 8);
+        /* quoted-string: printable ASCII, with \ and " escaped; plain
+         * runs are copied whole. */
+        const unsigned char *c = (const unsigned char *)sec, *run = c;
+        for (; *c; c++) {
+            if (*c >= 0x20 && *c < 0x7f && *c != '"' && *c != '\\')
+                continue;
+            out_put(&o, (const char *)run, (size_t)(c - run));
+            if (*c == '"' || *c == '\\')
+                out_put(&o, (const char[]){ '\\', (char)*c }, 2);
+            else
+                out_put(&o, "?", 1);
+            run = c + 1;
         }
-        desc[d] = '\0';
-        PUT("%s;dur=%.3f;desc=\"[%s]\", ", tok, (double)st[i].self_ns / 1e6, desc);
+        out_put(&o, (const char *)run, (size_t)(c - run));
+        out_put(&o, "]\", ", 4);
     }
-    PUT("cpu;dur=%.3f;desc=\"downstream CPU\", total;dur=%.3f", (double)cpu_ns / 1e6,
-        (double)total_ns / 1e6);
-#undef PUT
-    return k;
+    out_put(&o, "cpu;dur=", 8);
+    out_ms(&o, cpu_ns);
+    out_str(&o, ";desc=\"downstream CPU\", total;dur=");
+    out_ms(&o, total_ns);
+    if (o.full || !cap)
+        return 0;
+    buf[o.k] = '\0';
+    return o.k;
 }
 
 /* This file may be #included with the others (tests/plugins/test_profiling_threads.c). */

@@ -217,13 +217,15 @@ static void render_json(const struct snapshot *s, sbuf *b)
 
 /* ---- HTML ---- */
 
-/* "850 ms", "12.4 s", "3m 07s", "2h 05m", "3d 4h" */
+/* "0.12 ms", "850 ms", "12.4 s", "3m 07s", "2h 05m", "3d 4h" */
 static const char *span_us(char *out, size_t cap, int64_t us)
 {
     if (us < 0)
         us = 0;
     int64_t s = us / 1000000;
-    if (us < 1000000)
+    if (us < 10000)
+        snprintf(out, cap, "%.2f ms", (double)us / 1e3);
+    else if (us < 1000000)
         snprintf(out, cap, "%lld ms", (long long)(us / 1000));
     else if (s < 60)
         snprintf(out, cap, "%.1f s", (double)us / 1e6);

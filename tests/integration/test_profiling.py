@@ -230,6 +230,9 @@ def test_status_shows_slow_request_with_stage_and_growing_elapsed():
             me = find(j["threads"], "GET /__status", "filter:status")
             assert me, j["threads"]
             assert first["client"] == "127.0.0.1", first
+            # shown once: the I/O thread that handed it to the pool is not busy with it
+            same = [x for x in j["threads"] if x.get("busy") and x.get("request") == "GET /slow/x"]
+            assert len(same) == 1, same
             second = None
             deadline = time.time() + 2.0
             while time.time() < deadline:
@@ -250,6 +253,33 @@ def test_status_shows_slow_request_with_stage_and_growing_elapsed():
         assert j["totals"]["2xx"] >= 1 and j["workers"] and j["plugins"], j
         plugins = {p["section"]: p for p in j["plugins"]}
         assert plugins["filter:profiling"]["version"] == "1.0", plugins
+
+
+def test_status_answers_while_every_pool_thread_is_held():
+    held = ini(sleep_ms=2500).replace("threads = 4", "threads = 2")
+    with Server(held) as s:
+        results = []
+        ts = [threading.Thread(target=lambda: results.append(s.get("/slow/%d" % i, timeout=20)))
+              for i in range(2)]
+        for t in ts:
+            t.start()
+        try:
+            deadline = time.time() + 2.0
+            busy = []
+            while time.time() < deadline and len(busy) < 2:
+                st, _, body = s.get("/__status?format=json", timeout=1.0)
+                assert st == 200, st
+                busy = [x for x in json.loads(body)["threads"]
+                        if x.get("busy") and x.get("stage") == "app:sleepy"]
+            assert len(busy) == 2, busy
+            # both pool threads are asleep; the page still answers, at once
+            t0 = time.time()
+            st, _, body = s.get("/__status", timeout=1.0)
+            assert st == 200 and time.time() - t0 < 1.0, (st, time.time() - t0)
+        finally:
+            for t in ts:
+                t.join(20)
+        assert [r[0] for r in results] == [200, 200], results
 
 
 def test_slow_ms_logs_slow_request_once_with_stages():

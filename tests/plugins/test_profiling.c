@@ -339,6 +339,11 @@ static void server_timing__stages_and_total__w3c_syntax(void **state)
     assert_string_equal(out, "filter-auth;dur=1.235;desc=\"[filter:auth]\", "
                              "app-static;dur=7.765;desc=\"[app:static]\", "
                              "cpu;dur=1.250;desc=\"downstream CPU\", total;dur=10.500");
+    /* rounding to the microsecond, zero, and long durations */
+    assert_true(prof_server_timing(out, sizeof out, NULL, 0, 123456789012, 499) > 0);
+    assert_string_equal(out, "cpu;dur=0.000;desc=\"downstream CPU\", total;dur=123456.789");
+    assert_true(prof_server_timing(out, sizeof out, NULL, 0, 1500, 500) > 0);
+    assert_string_equal(out, "cpu;dur=0.001;desc=\"downstream CPU\", total;dur=0.002");
 }
 
 static void server_timing__odd_section_names__token_and_quoted_string(void **state)
