@@ -60,17 +60,28 @@ void sb_printf(sbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+static int utf8_len(const unsigned char *s);
+
 void sb_html(sbuf *b, const char *s)
 {
-    for (; s && *s; s++) {
+    while (s && *s) {
+        int n = 1;
         switch (*s) {
         case '&': sb_puts(b, "&amp;"); break;
         case '<': sb_puts(b, "&lt;"); break;
         case '>': sb_puts(b, "&gt;"); break;
         case '"': sb_puts(b, "&quot;"); break;
         case '\'': sb_puts(b, "&#39;"); break;
-        default: sb_put(b, s, 1);
+        default:
+            n = utf8_len((const unsigned char *)s);
+            if (n == 0) {
+                sb_puts(b, "\xef\xbf\xbd");     /* U+FFFD for invalid UTF-8 */
+                n = 1;
+            } else {
+                sb_put(b, s, (size_t)n);
+            }
         }
+        s += n;
     }
 }
 

@@ -15,8 +15,9 @@ typedef struct sbuf {
 void sb_put(sbuf *b, const char *s, size_t n);
 void sb_puts(sbuf *b, const char *s);
 void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Escapers: text for HTML (&<>"'), a JSON string body (no quotes added;
- * invalid UTF-8 becomes U+FFFD), a Prometheus label value (\\ \" \n). */
+/* Escapers: text for HTML (&<>"'), a JSON string body (no quotes added),
+ * a Prometheus label value (\\ \" \n). HTML and JSON turn invalid UTF-8
+ * into U+FFFD. */
 void sb_html(sbuf *b, const char *s);
 void sb_json(sbuf *b, const char *s);
 void sb_label(sbuf *b, const char *s);

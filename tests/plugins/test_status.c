@@ -48,6 +48,7 @@ static int fake_workers(strata_worker_info *out, int max)
 }
 
 static int n_fake_threads = 3;
+static const char *req0 = "GET /slow/<b>?token=hunter2";
 
 /* Fills at most `max`, as the host does: the page must grow its array. */
 static int fake_threads(strata_thread_info *out, int max)
@@ -63,7 +64,7 @@ static int fake_threads(strata_thread_info *out, int max)
         if (i == 0) {
             t->busy = 1;
             t->elapsed_us = 2500000;
-            snprintf(t->request, sizeof t->request, "GET /slow/<b>?token=hunter2");
+            snprintf(t->request, sizeof t->request, "%s", req0);
             snprintf(t->client, sizeof t->client, "127.0.0.1");
             snprintf(t->stage, sizeof t->stage, "app:sleepy");
         } else if (i == 1) {
@@ -98,6 +99,7 @@ static int setup(void **state)
     h->instances = fake_instances;
     section_as = NULL;
     n_fake_threads = 3;
+    req0 = "GET /slow/<b>?token=hunter2";
     return 0;
 }
 
@@ -178,6 +180,22 @@ static void status__html__refreshes_and_escapes(void **state)
     assert_non_null(strstr(b, "up 1h 02m"));
     assert_null(strstr(b, "<script"));
     assert_null(strstr(b, "src="));
+    stt_free(r);
+    stt_destroy(i);
+}
+
+static void status__invalid_utf8__replaced_in_html_and_json(void **state)
+{
+    (void)state;
+    req0 = "GET /a\xff\xc3\"b\x01";
+    stt_instance *i = make(NULL, NULL);
+    strata_request *r = get(i, "/?format=json");
+    assert_non_null(strstr(stt_body_out(r, NULL), "\"request\":\"GET /a\\ufffd\\ufffd\\\"b\\u0001\""));
+    stt_free(r);
+    r = get(i, "/");
+    const char *b = stt_body_out(r, NULL);
+    assert_non_null(strstr(b, "GET /a\xef\xbf\xbd\xef\xbf\xbd&quot;b"));
+    assert_null(strstr(b, "\xff"));
     stt_free(r);
     stt_destroy(i);
 }
@@ -264,6 +282,7 @@ int main(void)
         cmocka_unit_test_setup(status__json__workers_threads_totals_plugins, setup),
         cmocka_unit_test_setup(status__never_shows_queries_or_headers, setup),
         cmocka_unit_test_setup(status__html__refreshes_and_escapes, setup),
+        cmocka_unit_test_setup(status__invalid_utf8__replaced_in_html_and_json, setup),
         cmocka_unit_test_setup(status__refresh_zero__no_meta_refresh, setup),
         cmocka_unit_test_setup(status__many_threads__all_listed, setup),
         cmocka_unit_test_setup(status__as_filter__answers_on_path_only, setup),
