@@ -684,9 +684,13 @@ int lw_open(struct lw_writer **out, const struct lw_config *cfg, char *err, size
         snprintf(err, errlen, "cannot initialise locks");
         goto fail_fd;
     }
-    /* the writer takes no signals: they stay the host's business */
+    /* the writer takes no asynchronous signals: they stay the host's
+     * business; faults still reach the host's crash handler */
     sigset_t all, old;
     sigfillset(&all);
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&all, faults[i]);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = pthread_create(&w->thread, NULL, writer_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

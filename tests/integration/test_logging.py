@@ -279,6 +279,16 @@ def test_head_and_304_have_no_bytes():
     assert sorted(lines) == ["GET 200 1024 1024", "GET 304 - 0", "HEAD 200 - 0"], lines
 
 
+def test_stdout_on_a_pipe_whole_lines():
+    ini = INI.format(extra="").replace("%(here)s/access.log", "-")
+    with Server(ini, files={"www/f.txt": BODY}) as s:
+        ok, errors, _ = load(s.port, 8, 100)
+        assert ok == 800 and not errors, (ok, errors[:3])
+        s.stop()
+        out = [l for l in s.stdout().split("\n") if l]
+    check_ids(out, 8, 100)
+
+
 # ---- failures ----
 
 def test_unwritable_file_requests_flow_errors_at_most_once_a_second():
