@@ -158,7 +158,7 @@ void st_rep_unref(void *p)
 void st_vkey_from_stat(st_vkey *k, const struct stat *st)
 {
     memset(k, 0, sizeof *k);
-    k->present = S_ISREG(st->st_mode);
+    k->type = st->st_mode & S_IFMT;
     k->dev = st->st_dev;
     k->ino = st->st_ino;
     k->size = st->st_size;
@@ -168,9 +168,9 @@ void st_vkey_from_stat(st_vkey *k, const struct stat *st)
 
 int st_vkey_equal(const st_vkey *a, const st_vkey *b)
 {
-    if (a->present != b->present)
+    if (a->type != b->type)
         return 0;
-    if (!a->present)
+    if (!a->type)
         return 1;
     return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
            a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec &&

@@ -22,9 +22,10 @@
 enum { ST_ENC_IDENTITY = 0, ST_ENC_GZIP = 1, ST_ENC_BR = 2, ST_ENC_N = 3 };
 
 /* What proves a file unchanged: a rename, a write, a truncate, a chmod or
- * a touch each change at least one of these. */
+ * a touch each change at least one of these. A folder's mtime changes when
+ * a name is added or removed in it. */
 typedef struct st_vkey {
-    int present;           /* a regular file was there                   */
+    unsigned type;         /* st_mode & S_IFMT; 0: nothing there         */
     dev_t dev;
     ino_t ino;
     off_t size;
@@ -49,6 +50,7 @@ typedef struct st_centry {
     size_t cost;                         /* bytes charged to the thread */
     const char *ctype;                   /* the identity file's type    */
     st_vkey key[ST_ENC_N];               /* file, file.gz, file.br      */
+    st_vkey dirkey;                      /* the folder, for an index    */
     st_rep *rep[ST_ENC_N];               /* NULL: absent or not usable  */
     char *path;                          /* request key ("a/b", "d/")  */
     char *file;                          /* the file opened ("d/index.html") */
@@ -85,5 +87,6 @@ void st_rep_ref(st_rep *r);
 void st_rep_unref(void *r);   /* the set_body_ref release callback */
 
 void st_vkey_from_stat(st_vkey *k, const struct stat *st);
+#define st_vkey_regular(k) ((k)->type == S_IFREG)
 int st_vkey_equal(const st_vkey *a, const st_vkey *b);
 #endif

@@ -109,7 +109,7 @@ static const strata_option static_options[] = {
      offsetof(static_config, default_type), "Content-Type of unknown extensions", NULL},
     {"cache_max_file", STRATA_OPT_SIZE, "64K", 0, offsetof(static_config, cache_max_file),
      "files up to this size are kept in memory; 0 disables the cache", "0..16777216"},
-    {"cache_size", STRATA_OPT_SIZE, "8M", 0, offsetof(static_config, cache_size),
+    {"cache_size", STRATA_OPT_SIZE, "4M", 0, offsetof(static_config, cache_size),
      "memory for cached files, per thread", "0..4294967296"},
     {"resolver", STRATA_OPT_ENUM, "auto", 0, offsetof(static_config, resolver),
      "auto: openat2 where the kernel has it; walk: the O_NOFOLLOW walk", "auto|walk"},
@@ -437,6 +437,14 @@ static int entry_current(static_inst *in, st_centry *e, int64_t now)
     stat_key(in, e->file[0] ? e->file : ".", &k);
     if (!st_vkey_equal(&k, &e->key[ST_ENC_IDENTITY]))
         return 0;
+    if (e->dirkey.type) {   /* an index among several: a new name may win */
+        size_t dl = strlen(e->path) - 1;   /* "d/" -> "d", "/" -> "" */
+        memcpy(path, e->path, dl);
+        path[dl] = '\0';
+        stat_key(in, dl ? path : ".", &k);
+        if (!st_vkey_equal(&k, &e->dirkey))
+            return 0;
+    }
     if (in->precompressed) {
         for (int enc = ST_ENC_GZIP; enc < ST_ENC_N; enc++) {
             memcpy(path, e->file, n);
@@ -503,12 +511,17 @@ static int load_rep(strata_request *req, int fd, const struct stat *st, int enc,
 /* A new entry for `key`, with the file (already open as fd) and its
  * usable siblings read in; *out NULL when something is not cacheable. */
 static int cache_build(static_inst *in, strata_request *req, int fd, const struct stat *st,
-                       const char *file, const char *key, size_t keylen, st_centry **out)
+                       const struct stat *dirst, const char *file, const char *key,
+                       size_t keylen, st_centry **out)
 {
     *out = NULL;
     st_centry *e = st_centry_new(key, keylen, file);
     if (!e)
         return STRATA_OK;
+    /* the folder was stat-ed before the index search: a name added after
+     * that changes its mtime, so the entry cannot outlive a better index */
+    if (dirst && in->n_index > 1)
+        st_vkey_from_stat(&e->dirkey, dirst);
     e->ctype = st_mime_lookup(&in->mime, file);
     st_vkey_from_stat(&e->key[ST_ENC_IDENTITY], st);
     int rc = load_rep(req, fd, st, ST_ENC_IDENTITY, &e->rep[ST_ENC_IDENTITY]);
@@ -523,7 +536,7 @@ static int cache_build(static_inst *in, strata_request *req, int fd, const struc
             memcpy(path + n, enc_suffix[enc], 4);
             stat_key(in, path, &e->key[enc]);
             st_vkey *k = &e->key[enc];
-            if (!k->present || ts_before(&k->mtim, &st->st_mtim))
+            if (!st_vkey_regular(k) || ts_before(&k->mtim, &st->st_mtim))
                 continue;           /* absent, or older than the file: unused */
             int sfd = open_under_root(in, path);
             if (sfd < 0)
@@ -553,14 +566,15 @@ out:
 /* ---- files ------------------------------------------------------------------- */
 
 /* Serve an open regular file: from the cache when it fits, else by fd.
- * `file` is its path under the root, `key` the request's cache key. */
+ * `file` is its path under the root, `key` the request's cache key,
+ * `dirst` the folder's stat when the file is its index (else NULL). */
 static int serve_file(static_inst *in, strata_request *req, const reqhdrs *h, int fd,
-                      const struct stat *st, const char *file, const char *key, size_t keylen,
-                      int is_get, st_tcache *tc)
+                      const struct stat *st, const struct stat *dirst, const char *file,
+                      const char *key, size_t keylen, int is_get, st_tcache *tc)
 {
     if (tc && st->st_size <= (off_t)in->max_file && !racy(st)) {
         st_centry *e;
-        int rc = cache_build(in, req, fd, st, file, key, keylen, &e);
+        int rc = cache_build(in, req, fd, st, dirst, file, key, keylen, &e);
         if (rc == STRATA_YIELD) {
             close(fd);
             return STRATA_YIELD;
@@ -584,7 +598,7 @@ static int serve_file(static_inst *in, strata_request *req, const reqhdrs *h, in
             memcpy(path + n, enc_suffix[e], 4);
             st_vkey k;
             stat_key(in, path, &k);
-            if (!k.present || ts_before(&k.mtim, &st->st_mtim))
+            if (!st_vkey_regular(&k) || ts_before(&k.mtim, &st->st_mtim))
                 continue;
             vary = 1;
             if (enc || !st_accepts_encoding(h->accept_encoding, enc_name[e]))
@@ -699,7 +713,7 @@ static int cmp_names(const void *a, const void *b)
 
 /* An HTML index of the folder open as `fd` (taken). Names are escaped,
  * links percent-encoded; dotfiles follow the `hidden` policy. */
-static int listing(static_inst *in, strata_request *req, int fd, const char *rel, int is_get)
+static int listing(static_inst *in, strata_request *req, int fd, const char *rel)
 {
     if (!strata->may_block(req)) {   /* readdir of a big folder is slow */
         close(fd);
@@ -783,11 +797,10 @@ static int listing(static_inst *in, strata_request *req, int fd, const char *rel
         free(b.p);
         return error_page(req, 503);
     }
-    (void)is_get;   /* HEAD: the host drops the body, Content-Length stays */
+    /* HEAD: the host drops the body, Content-Length stays */
     strata->set_status(req, 200);
     strata->set_header(req, "Content-Type", "text/html; charset=utf-8");
-    if (in->cache_control[0])
-        strata->set_header(req, "Cache-Control", "no-cache");
+    strata->set_header(req, "Cache-Control", "no-cache");
     if (strata->set_body(req, b.p, b.len, STRATA_BODY_FREE) != STRATA_OK) {
         free(b.p);
         return STRATA_ERROR;
@@ -885,12 +898,12 @@ static int static_handle(void *p, strata_request *req)
             struct stat ist;
             if (fstat(ifd, &ist) == 0 && S_ISREG(ist.st_mode)) {
                 close(fd);
-                return serve_file(in, req, &h, ifd, &ist, file, key, keylen, is_get, tc);
+                return serve_file(in, req, &h, ifd, &ist, &st, file, key, keylen, is_get, tc);
             }
             close(ifd);
         }
         if (in->listing)
-            return listing(in, req, fd, rel, is_get);
+            return listing(in, req, fd, rel);
         close(fd);
         return error_page(req, 403);
     }
@@ -898,7 +911,7 @@ static int static_handle(void *p, strata_request *req)
         close(fd);
         return error_page(req, 404);
     }
-    return serve_file(in, req, &h, fd, &st, rel, key, keylen, is_get, tc);
+    return serve_file(in, req, &h, fd, &st, NULL, rel, key, keylen, is_get, tc);
 }
 
 /* ---- life cycle ---------------------------------------------------------------- */

@@ -1054,6 +1054,34 @@ static void static__changed_file__seen_after_the_check_interval(void **state)
     st_cache_check_ns = saved_check;
 }
 
+static void static__cached_index__gives_way_to_a_better_one(void **state)
+{
+    (void)state;
+    int64_t saved_racy = st_cache_racy_ns, saved_check = st_cache_check_ns;
+    st_cache_racy_ns = 0;
+    st_cache_check_ns = 0;
+    mkd("www/idx");
+    put("www/idx/second.html", "second");
+    stt_instance *i = make("index", "first.html second.html", NULL, NULL);
+    strata_request *r = GET(i, "/idx/");
+    assert_body(r, "second");
+    stt_free(r);
+    r = GET(i, "/idx/");
+    assert_false(stt_body_is_fd(r));   /* cached, and still current */
+    assert_body(r, "second");
+    stt_free(r);
+    put("www/idx/first.html", "first");
+    r = GET(i, "/idx/");
+    assert_body(r, "first");
+    stt_free(r);
+    stt_destroy(i);
+    char p[512];
+    snprintf(p, sizeof p, "rm -rf '%s/www/idx'", top);
+    assert_int_equal(system(p), 0);
+    st_cache_racy_ns = saved_racy;
+    st_cache_check_ns = saved_check;
+}
+
 static void static__cache_budget__evicts_least_recent(void **state)
 {
     (void)state;
@@ -1120,6 +1148,7 @@ static void static__listing__escapes_names_and_hides_dotfiles(void **state)
     strata_request *r = GET(i, "/list/");
     assert_int_equal(stt_status(r), 200);
     assert_string_equal(stt_header_out(r, "Content-Type"), "text/html; charset=utf-8");
+    assert_string_equal(stt_header_out(r, "Cache-Control"), "no-cache");
     size_t len;
     const char *b = stt_body_out(r, &len);
     assert_non_null(b);
@@ -1295,6 +1324,7 @@ int main(void)
         cmocka_unit_test(static__accept_encoding__q_values),
         cmocka_unit_test(static__small_file__served_from_memory_and_big_by_fd),
         cmocka_unit_test(static__changed_file__seen_after_the_check_interval),
+        cmocka_unit_test(static__cached_index__gives_way_to_a_better_one),
         cmocka_unit_test(static__cache_budget__evicts_least_recent),
         cmocka_unit_test(static__io_thread__reads_page_cache_or_yields),
         cmocka_unit_test(static__listing__escapes_names_and_hides_dotfiles),
