@@ -90,7 +90,13 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(HOST_OBJ) $(BUILD)/libstrata-test.a
 	$(CC) $(ALL_CFLAGS) $(INI_CFLAGS) $< $(HOST_OBJ) $(BUILD)/libstrata-test.a -o $@ \
 	    $(LDFLAGS_ALL) -lcmocka $(MHD_LIBS) $(INI_LIBS) -ldl -lpthread -lm
 
-# Plugin unit tests compile the plugin in and run it against the test kit.
+# Plugin unit tests compile the plugin in and run it against the test kit;
+# test_NAME_threads.c is a second test binary for plugin NAME (TSan).
+$(BUILD)/tests/test_%_threads: tests/plugins/test_%_threads.c $$(wildcard plugins/%/*.c) $(BUILD)/libstrata-test.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CFLAGS_$*) -Iplugins/$* $(filter %.c,$^) $(BUILD)/libstrata-test.a \
+	    -o $@ $(LDFLAGS_ALL) -lcmocka $(LIBS_$*) -lpthread -lm
+
 $(BUILD)/tests/test_%: tests/plugins/test_%.c $$(wildcard plugins/%/*.c) $(BUILD)/libstrata-test.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_$*) -Iplugins/$* $(filter %.c,$^) $(BUILD)/libstrata-test.a \
@@ -106,7 +112,8 @@ run: deps all
 # the thread tests under TSan, a short fuzz run.
 test: deps
 	@$(MAKE) --no-print-directory MODE=asan BUILD=build/asan all tests
-	@$(MAKE) --no-print-directory MODE=tsan BUILD=build/tsan build/tsan/tests/test_pool \
+	@$(MAKE) --no-print-directory MODE=tsan BUILD=build/tsan \
+	    $(if $(wildcard tests/unit/test_pool.c),build/tsan/tests/test_pool) \
 	    $(if $(wildcard tests/tsan.list),$(shell cat tests/tsan.list))
 	@$(MAKE) --no-print-directory all
 	@sh tools/run-tests.sh

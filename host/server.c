@@ -432,12 +432,18 @@ struct server *server_start(struct runtime *rt, int listen_fd, char *err, size_t
             return NULL;
         }
     }
+    /* MHD complains about TLS options without TLS: pass them only with it. */
+    struct MHD_OptionItem tls_opts[] = {
+        {cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+        {MHD_OPTION_END, 0, NULL},
+    };
     the_server = s;
     s->d = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
             MHD_USE_TURBO | (cert ? MHD_USE_TLS : 0),
         0, NULL, NULL, on_request, s,
-        MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+        MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_LISTEN_SOCKET, listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, io,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,

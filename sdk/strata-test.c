@@ -66,17 +66,23 @@ static struct kit_req *K(strata_request *r) { return (struct kit_req *)r; }
 
 /* ---- logging and config errors ---- */
 
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void log_append(const char *line)
 {
     size_t n = strlen(line);
+    pthread_mutex_lock(&log_mu);
     char *nb = realloc(log_buf, log_len + n + 2);
-    if (!nb)
+    if (!nb) {
+        pthread_mutex_unlock(&log_mu);
         return;
+    }
     log_buf = nb;
     memcpy(log_buf + log_len, line, n);
     log_len += n;
     log_buf[log_len++] = '\n';
     log_buf[log_len] = '\0';
+    pthread_mutex_unlock(&log_mu);
 }
 
 static void kit_config_error(const strata_section *sec, const char *key, const char *fmt, ...)
