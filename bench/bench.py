@@ -1,0 +1,889 @@
+"""bench.py — the load benchmarks of `make bench` (run by bench/run.sh).
+
+Starts each server in turn on 127.0.0.1 (ephemeral or free ports), checks
+that every workload's URL answers 200, runs wrk against it, measures the
+server's CPU from /proc, stops it, and writes every number to
+RESULTS/results.json; bench/report.py turns that into BENCHMARKS.md.
+
+Servers (each skipped with a reason when its pieces are missing):
+  bare-mhd         bench/bare_mhd.c: libmicrohttpd alone, 1 KiB from memory
+  bare-mhd-48k     the same with strata's connection memory limit (48 KiB)
+  bare-mhd-fd      the same, open+fstat+fd (sendfile) per request
+  strata-static    strata, static only
+  strata-ref       strata, logging -> auth (bcrypt user) -> profiling -> static
+  strata-blocking  strata, /slow through bench/plugins/sleep20.c (20 ms) at
+                   threads = 8, 32, 128, with fast requests to / meanwhile
+  lighttpd         plain static + access log; lighttpd-auth adds mod_auth
+  nginx            plain static + access log; nginx-auth adds auth_basic
+  paste            TransLogger -> AuthBasicHandler -> StaticURLParser
+
+Environment: BENCH_BUILD (build/bench), RESULTS ($BENCH_BUILD/bench-results),
+BENCH_RUNS (runs per point, 3), BENCH_DURATION (wrk seconds, 5),
+BENCH_ONLY (comma-separated server names, for development).
+"""
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import selectors
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import base64
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.abspath(os.path.join(ROOT, os.environ.get("BENCH_BUILD", "build/bench")))
+RESULTS = os.path.abspath(os.environ.get("RESULTS", os.path.join(BUILD, "bench-results")))
+WORK = os.path.join(BUILD, "bench-work")
+RUNS = max(2, int(os.environ.get("BENCH_RUNS", "3")))
+DURATION = int(os.environ.get("BENCH_DURATION", "5"))
+ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+NPROC = os.cpu_count() or 1
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+DOCROOT = os.path.join(WORK, "docroot")
+HTPASSWD = os.path.join(WORK, "htpasswd")
+USER_BCRYPT = ("bench", "benchpw")     # htpasswd -B -C 5
+USER_APR1 = ("bencha", "benchpw")      # htpasswd -m
+FILES = {"1k.html": 1024, "64k.html": 64 * 1024, "10m.bin": 10 * 1024 * 1024}
+WRK_LUA = os.path.join(WORK, "report.lua")
+
+results = {"runs": [], "skipped": [], "memory": [], "blocking": [], "soak": [],
+           "configs": {}, "servers": {}, "notes": []}
+
+
+def log(msg):
+    sys.stderr.write("bench: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def basic(user):
+    return "Basic " + base64.b64encode(("%s:%s" % user).encode()).decode()
+
+
+# ---------------------------------------------------------------- fixtures
+
+def make_fixtures():
+    os.makedirs(DOCROOT, exist_ok=True)
+    for name, size in FILES.items():
+        path = os.path.join(DOCROOT, name)
+        if not os.path.exists(path) or os.path.getsize(path) != size:
+            block = bytes((97 + i % 26) for i in range(4096))
+            with open(path, "wb") as f:
+                left = size
+                while left:
+                    n = min(left, len(block))
+                    f.write(block[:n])
+                    left -= n
+    if os.path.exists(HTPASSWD):
+        os.unlink(HTPASSWD)
+    subprocess.run(["htpasswd", "-c", "-b", "-B", "-C", "5", HTPASSWD] + list(USER_BCRYPT),
+                   check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(["htpasswd", "-b", "-m", HTPASSWD] + list(USER_APR1),
+                   check=True, stderr=subprocess.DEVNULL)
+    with open(WRK_LUA, "w") as f:
+        f.write(r'''
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "JSON {\"requests\":%d,\"duration_us\":%d,\"bytes\":%d,\"connect\":%d,\"read\":%d," ..
+    "\"write\":%d,\"status\":%d,\"timeout\":%d,\"p50_us\":%d,\"p90_us\":%d,\"p99_us\":%d," ..
+    "\"mean_us\":%.1f,\"max_us\":%d}\n",
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.mean, latency.max))
+end
+''')
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---------------------------------------------------------------- /proc
+
+def descendants(pid):
+    """pid and every process below it."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(d))
+        except (OSError, ValueError):
+            pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_ticks(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                st = f.read()
+            fields = st[st.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])     # utime, stime
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def rss_kib(pids):
+    out = []
+    for p in pids:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                st = f.read()
+            name = re.search(r"^Name:\s*(\S+)", st, re.M).group(1)
+            m = re.search(r"^VmRSS:\s*(\d+)", st, re.M)
+            out.append({"pid": p, "name": name, "rss_kib": int(m.group(1)) if m else 0})
+        except (OSError, AttributeError):
+            pass
+    return out
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+# ---------------------------------------------------------------- servers
+
+class Server:
+    """One server process tree, started in its own session."""
+
+    def __init__(self, name, argv, cwd, listen_re=r"listening on http://[^:]+:(\d+)",
+                 port=None, env=None, desc=""):
+        self.name, self.argv, self.cwd, self.port = name, argv, cwd, port
+        self.listen_re, self.desc = listen_re, desc
+        self.errpath = os.path.join(cwd, "%s.stderr" % name)
+        e = dict(os.environ)
+        e.update(env or {})
+        self.err = open(self.errpath, "wb")
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
+                                     stdout=self.err, stderr=self.err, env=e,
+                                     start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s at start:\n%s"
+                                   % (name, self.proc.returncode, self.stderr()))
+            if self.port is None:
+                m = re.search(self.listen_re, self.stderr())
+                if m:
+                    self.port = int(m.group(1))
+            if self.port is not None and self._accepts():
+                break
+            time.sleep(0.05)
+        else:
+            self.stop()
+            raise RuntimeError("%s did not start in 30 s:\n%s" % (name, self.stderr()))
+
+    def _accepts(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def stderr(self):
+        try:
+            with open(self.errpath, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def pids(self):
+        return descendants(self.proc.pid)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def get(self, path, headers=None, timeout=30):
+        """One request: (status, body length), or (None, error text)."""
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            c.request("GET", path, headers=headers or {})
+            r = c.getresponse()
+            n = len(r.read())
+            c.close()
+            return r.status, n
+        except (OSError, http.client.HTTPException) as e:
+            return None, str(e)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                log("%s: no exit 15 s after SIGTERM: SIGKILL to its process group" % self.name)
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                self.proc.wait(timeout=10)
+        self.err.close()
+
+
+# ---------------------------------------------------------------- wrk
+
+class Workload:
+    def __init__(self, key, path, conns=64, threads=1, headers=(), label=None):
+        self.key, self.path, self.conns, self.threads = key, path, conns, threads
+        self.headers = list(headers)
+        self.label = label or key
+
+    def argv(self, srv, duration=DURATION):
+        a = ["wrk", "-t%d" % self.threads, "-c%d" % self.conns, "-d%ds" % duration,
+             "--latency", "-s", WRK_LUA]
+        for h in self.headers:
+            a += ["-H", h]
+        return a + [srv.url(self.path)]
+
+
+def parse_wrk(out):
+    m = re.search(r"^JSON (\{.*\})$", out, re.M)
+    if not m:
+        return None
+    return json.loads(m.group(1))
+
+
+def run_wrk(srv, wl, duration=DURATION):
+    """One wrk run with server CPU before/after. Returns the run dict."""
+    argv = wl.argv(srv, duration)
+    pids = srv.pids()
+    la = loadavg()
+    t0 = cpu_ticks(pids)
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=duration + 60)
+    t1 = cpu_ticks(srv.pids())
+    w = parse_wrk(p.stdout)
+    if w is None:
+        raise RuntimeError("wrk gave no summary:\n" + p.stdout)
+    secs = w["duration_us"] / 1e6
+    req = w["requests"]
+    cpu_s = (t1 - t0) / CLK_TCK
+    return {
+        "cmd": " ".join(shlex.quote(x) for x in argv).replace(srv.url(""), "http://127.0.0.1:PORT"),
+        "requests": req, "seconds": secs,
+        "rps": req / secs if secs else 0.0,
+        "mibs": w["bytes"] / secs / 1048576 if secs else 0.0,
+        "p50_ms": w["p50_us"] / 1000, "p90_ms": w["p90_us"] / 1000,
+        "p99_ms": w["p99_us"] / 1000, "max_ms": w["max_us"] / 1000,
+        "cpu_s": cpu_s, "cpu_us_per_req": cpu_s * 1e6 / req if req else None,
+        "errors": {k: w[k] for k in ("connect", "read", "write", "status", "timeout") if w[k]},
+        "loadavg": la,
+    }
+
+
+def check_url(srv, wl):
+    hdrs = {}
+    for h in wl.headers:
+        k, v = h.split(":", 1)
+        if k.lower() != "connection":
+            hdrs[k.strip()] = v.strip()
+    st, n = srv.get(wl.path, hdrs)
+    if st != 200:
+        return "GET %s answered %s (%s) instead of 200" % (wl.path, st, n)
+    return None
+
+
+def measure(srv, server_name, variant, workloads):
+    for wl in workloads:
+        why = check_url(srv, wl)
+        if why:
+            skip(server_name, variant, wl.label, why)
+            continue
+        for i in range(RUNS):
+            r = run_wrk(srv, wl)
+            r.update(server=server_name, variant=variant, workload=wl.label, run=i + 1)
+            results["runs"].append(r)
+            log("%-16s %-22s run %d: %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms  %8.1f MiB/s  "
+                "cpu %7.1f us/req%s" % (server_name, wl.label, i + 1, r["rps"], r["p50_ms"],
+                                        r["p99_ms"], r["mibs"], r["cpu_us_per_req"] or 0,
+                                        "  errors %s" % r["errors"] if r["errors"] else ""))
+
+
+def skip(server, variant, workload, why):
+    log("%s %s %s: skipped: %s" % (server, variant, workload or "", why))
+    results["skipped"].append({"server": server, "variant": variant, "workload": workload,
+                               "reason": why})
+
+
+# ---------------------------------------------------------------- memory
+
+def open_connections(srv, n, path, headers):
+    """n keep-alive connections, each having had one request answered.
+    Returns (sockets, answered)."""
+    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n" % (
+        path, "".join("%s\r\n" % h for h in headers))).encode()
+    socks = []
+    for _ in range(n):
+        try:
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            socks.append(s)
+        except OSError:
+            break
+    sel = selectors.DefaultSelector()
+    got = {}
+    for s in socks:
+        try:
+            s.sendall(req)
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ)
+            got[s] = b""
+        except OSError:
+            pass
+    answered = 0
+    done = set()
+    deadline = time.time() + 20
+    while len(done) < len(got) and time.time() < deadline:
+        for key, _ in sel.select(timeout=0.5):
+            s = key.fileobj
+            try:
+                data = s.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(s)
+                done.add(s)
+                continue
+            got[s] += data
+            buf = got[s]
+            he = buf.find(b"\r\n\r\n")
+            if he >= 0:
+                m = re.search(rb"content-length:\s*(\d+)", buf[:he], re.I)
+                if m and len(buf) >= he + 4 + int(m.group(1)):
+                    sel.unregister(s)
+                    done.add(s)
+                    answered += buf.startswith(b"HTTP/1.1 200") or buf.startswith(b"HTTP/1.0 200")
+    sel.close()
+    return socks, answered
+
+
+def memory(srv, name, path="/1k.html", headers=()):
+    time.sleep(0.5)
+    idle = rss_kib(srv.pids())
+    socks, answered = open_connections(srv, 1000, path, list(headers))
+    time.sleep(0.5)
+    loaded = rss_kib(srv.pids())
+    open_now = sum(1 for s in socks if s.fileno() >= 0)
+    for s in socks:
+        s.close()
+    row = {"server": name, "idle": idle, "at_1000": loaded, "opened": open_now,
+           "answered": answered}
+    results["memory"].append(row)
+    log("%s: RSS idle %d KiB, at %d connections (%d answered) %d KiB" % (
+        name, sum(p["rss_kib"] for p in idle), open_now, answered,
+        sum(p["rss_kib"] for p in loaded)))
+
+
+# ---------------------------------------------------------------- the runs
+
+def want(name):
+    return not ONLY or name in ONLY
+
+
+AUTH_B = "Authorization: " + basic(USER_BCRYPT)
+AUTH_A = "Authorization: " + basic(USER_APR1)
+
+
+def static_workloads(auth=()):
+    return [
+        Workload("1k", "/1k.html", headers=auth, label="1k-keepalive"),
+        Workload("1k-close", "/1k.html", headers=list(auth) + ["Connection: close"],
+                 label="1k-close"),
+        Workload("64k", "/64k.html", headers=auth, label="64k-keepalive"),
+        Workload("10m", "/10m.bin", conns=8, headers=auth, label="10m-c8-t1"),
+        Workload("10m-t2", "/10m.bin", conns=8, threads=2, headers=auth, label="10m-c8-t2"),
+    ]
+
+
+def auth_workloads():
+    return [
+        Workload("1k", "/1k.html", headers=[AUTH_B], label="1k-keepalive-bcrypt"),
+        Workload("1k", "/1k.html", headers=[AUTH_A], label="1k-keepalive-apr1"),
+        Workload("1k-close", "/1k.html", headers=[AUTH_B, "Connection: close"],
+                 label="1k-close-bcrypt"),
+        Workload("10m", "/10m.bin", conns=8, headers=[AUTH_B], label="10m-c8-t1-bcrypt"),
+    ]
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def run_bare():
+    exe = os.path.join(BUILD, "bench", "bare_mhd")
+    if not os.path.exists(exe):
+        skip("bare-mhd", "", None, "%s was not built" % exe)
+        return
+    for name, extra, desc in (
+            ("bare-mhd", [], "1 KiB from memory"),
+            ("bare-mhd-48k", ["--pool", "49152"],
+             "1 KiB from memory, connection memory limit 48 KiB as strata sets it by default "
+             "(2 × max_header_size + 16 KiB; MHD zeroes that pool per request)"),
+            ("bare-mhd-fd", ["--fd", os.path.join(DOCROOT, "1k.html")],
+             "open+fstat+fd (sendfile) per request")):
+        if not want(name):
+            continue
+        srv = Server(name, [exe] + extra, WORK)
+        results["servers"][name] = {"cmd": " ".join([os.path.relpath(exe, ROOT)] + extra),
+                                    "desc": desc}
+        try:
+            memory(srv, name)
+            wls = [Workload("1k", "/1k.html", label="1k-keepalive")]
+            if name == "bare-mhd":
+                wls.append(Workload("1k-close", "/1k.html", headers=["Connection: close"],
+                                    label="1k-close"))
+            measure(srv, name, desc, wls)
+        finally:
+            srv.stop()
+
+
+def strata_ini(name, body, server_extra=""):
+    text = ("[server:main]\nhost = 127.0.0.1\nport = 0\nmax_connections = 4096\n"
+            "plugin_path = %s\n%s\n%s" % (os.path.join(BUILD, "plugins"), server_extra, body))
+    results["configs"][name] = text
+    return write(os.path.join(WORK, name + ".ini"), text)
+
+
+def plugins_missing(names):
+    return [n for n in names if not os.path.exists(os.path.join(BUILD, "plugins", n + ".so"))]
+
+
+def start_strata(name, ini):
+    return Server(name, [os.path.join(BUILD, "strata"), "serve", ini], WORK)
+
+
+def run_strata():
+    exe = os.path.join(BUILD, "strata")
+    if not os.path.exists(exe):
+        skip("strata", "", None, "%s was not built" % exe)
+        return
+    if want("strata-static"):
+        miss = plugins_missing(["static"])
+        if miss:
+            skip("strata-static", "static", None, "plugin not built: %s" % ", ".join(miss))
+        else:
+            ini = strata_ini("strata-static", "[app:main]\nuse = static\nroot = %s\n" % DOCROOT)
+            srv = start_strata("strata-static", ini)
+            results["servers"]["strata-static"] = {"cmd": "build/bench/strata serve strata-static.ini",
+                                                   "desc": "static only"}
+            try:
+                memory(srv, "strata-static")
+                measure(srv, "strata-static", "static", static_workloads())
+            finally:
+                srv.stop()
+    if want("strata-ref"):
+        miss = plugins_missing(["logging", "auth", "profiling", "static"])
+        if miss:
+            skip("strata-ref", "logging auth profiling static", None,
+                 "plugins not built: %s" % ", ".join(miss))
+        else:
+            ini = strata_ini("strata-ref", """[filter:log]
+use = logging
+file = %s
+
+[filter:auth]
+use = auth
+htpasswd = %s
+realm = bench
+
+[filter:prof]
+use = profiling
+
+[app:static]
+use = static
+root = %s
+
+[pipeline:main]
+pipeline = log auth prof static
+""" % (os.path.join(WORK, "strata-access.log"), HTPASSWD, DOCROOT))
+            srv = start_strata("strata-ref", ini)
+            results["servers"]["strata-ref"] = {
+                "cmd": "build/bench/strata serve strata-ref.ini",
+                "desc": "logging -> auth -> profiling -> static"}
+            try:
+                memory(srv, "strata-ref", headers=[AUTH_B])
+                wls = auth_workloads() + [Workload("64k", "/64k.html", headers=[AUTH_B],
+                                                   label="64k-keepalive-bcrypt"),
+                                          Workload("10m-t2", "/10m.bin", conns=8, threads=2,
+                                                   headers=[AUTH_B], label="10m-c8-t2-bcrypt")]
+                measure(srv, "strata-ref", "logging auth profiling static", wls)
+                soak(srv, "strata-ref", [AUTH_B])
+            finally:
+                srv.stop()
+    if want("strata-blocking"):
+        run_blocking()
+
+
+def soak(srv, name, headers, target=1000000, limit_s=90):
+    """RSS before and after about a million more requests (wrk in 10 s
+    pieces until a million are done or limit_s has passed)."""
+    before = rss_kib(srv.pids())
+    wl = Workload("1k", "/1k.html", headers=headers, label="soak")
+    total, secs, errors, t0 = 0, 0.0, {}, time.time()
+    while total < target and time.time() - t0 < limit_s:
+        r = run_wrk(srv, wl, duration=10)
+        total += r["requests"]
+        secs += r["seconds"]
+        for k, v in r["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    after = rss_kib(srv.pids())
+    results["soak"].append({"server": name, "requests": total, "seconds": secs,
+                            "cmd": r["cmd"], "before": before, "after": after,
+                            "errors": errors})
+    log("%s soak: %d requests in %.0f s, RSS %d -> %d KiB" % (
+        name, total, secs, sum(p["rss_kib"] for p in before),
+        sum(p["rss_kib"] for p in after)))
+
+
+def run_blocking():
+    so = os.path.join(BUILD, "bench", "sleep20.so")
+    miss = plugins_missing(["static"])
+    if not os.path.exists(so) or miss:
+        skip("strata-blocking", "sleep20 static", None,
+             "missing: %s" % ", ".join(miss + ([so] if not os.path.exists(so) else [])))
+        return
+    for threads in (8, 32, 128):
+        name = "strata-blocking-%d" % threads
+        ini = strata_ini(name, """[filter:sleep20]
+use = %s
+ms = 20
+
+[app:static]
+use = static
+root = %s
+
+[pipeline:slow]
+pipeline = sleep20 static
+
+[composite:main]
+use = urlmap
+/ = static
+/slow = slow
+""" % (so, DOCROOT), server_extra="threads = %d\nqueue = 4096\n" % threads)
+        srv = start_strata(name, ini)
+        results["servers"][name] = {"cmd": "build/bench/strata serve %s.ini" % name,
+                                    "desc": "threads = %d; /slow: sleep20 -> static" % threads}
+        try:
+            slow = Workload("slow", "/slow/1k.html", conns=2 * threads, label="slow")
+            fast = Workload("fast", "/1k.html", conns=8, label="fast")
+            for wl in (slow, fast):
+                why = check_url(srv, wl)
+                if why:
+                    skip(name, "blocking", wl.label, why)
+                    break
+            else:
+                for i in range(RUNS):          # fast alone, the baseline
+                    r = run_wrk(srv, fast)
+                    r.update(threads=threads, kind="fast-alone", run=i + 1)
+                    results["blocking"].append(r)
+                for i in range(RUNS):          # slow, and fast meanwhile
+                    t0 = cpu_ticks(srv.pids())
+                    ps = subprocess.Popen(slow.argv(srv), stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True)
+                    pf = subprocess.Popen(fast.argv(srv), stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True)
+                    outs, outf = ps.communicate(timeout=DURATION + 60)[0], \
+                        pf.communicate(timeout=DURATION + 60)[0]
+                    cpu_s = (cpu_ticks(srv.pids()) - t0) / CLK_TCK
+                    for kind, out, wl in (("slow", outs, slow), ("fast-during", outf, fast)):
+                        w = parse_wrk(out)
+                        if w is None:
+                            raise RuntimeError("wrk gave no summary:\n" + out)
+                        secs = w["duration_us"] / 1e6
+                        results["blocking"].append({
+                            "threads": threads, "kind": kind, "run": i + 1,
+                            "cmd": " ".join(shlex.quote(x) for x in wl.argv(srv)).replace(
+                                srv.url(""), "http://127.0.0.1:PORT"),
+                            "requests": w["requests"], "seconds": secs,
+                            "rps": w["requests"] / secs, "p50_ms": w["p50_us"] / 1000,
+                            "p99_ms": w["p99_us"] / 1000, "cpu_s_both": cpu_s,
+                            "errors": {k: w[k] for k in ("connect", "read", "write", "status",
+                                                         "timeout") if w[k]}})
+                b = [r for r in results["blocking"] if r["threads"] == threads]
+                for kind in ("fast-alone", "slow", "fast-during"):
+                    rs = [r["rps"] for r in b if r["kind"] == kind]
+                    p99 = [r["p99_ms"] for r in b if r["kind"] == kind]
+                    log("%s %-11s %s req/s, p99 %s ms" % (
+                        name, kind, " ".join("%.0f" % x for x in rs),
+                        " ".join("%.2f" % x for x in p99)))
+        finally:
+            srv.stop()
+
+
+def run_lighttpd():
+    exe = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
+    if not os.path.exists(exe):
+        skip("lighttpd", "", None, "lighttpd is not installed")
+        return
+    for name, auth in (("lighttpd", False), ("lighttpd-auth", True)):
+        if not want(name):
+            continue
+        port = free_port()
+        d = os.path.join(WORK, name)
+        os.makedirs(d, exist_ok=True)
+        mods = ['"mod_accesslog"'] + (['"mod_auth"', '"mod_authn_file"'] if auth else [])
+        conf = """server.modules = ( %s )
+server.document-root = "%s"
+server.bind = "127.0.0.1"
+server.port = %d
+server.errorlog = "%s/error.log"
+server.max-fds = 16384
+server.max-connections = 8192
+accesslog.filename = "%s/access.log"
+mimetype.assign = ( ".html" => "text/html", ".bin" => "application/octet-stream" )
+""" % (", ".join(mods), DOCROOT, port, d, d)
+        if auth:
+            conf += """auth.backend = "htpasswd"
+auth.backend.htpasswd.userfile = "%s"
+auth.require = ( "/" => ( "method" => "basic", "realm" => "bench", "require" => "valid-user" ) )
+""" % HTPASSWD
+        path = write(os.path.join(d, "lighttpd.conf"), conf)
+        results["configs"][name] = conf
+        srv = Server(name, [exe, "-D", "-f", path], d, port=port)
+        results["servers"][name] = {"cmd": "lighttpd -D -f %s/lighttpd.conf" % name,
+                                    "desc": "mod_accesslog + mod_auth + static" if auth
+                                    else "static + mod_accesslog"}
+        try:
+            if auth:
+                memory(srv, name, headers=[AUTH_A])
+                measure(srv, name, "accesslog auth static", auth_workloads())
+            else:
+                memory(srv, name)
+                measure(srv, name, "accesslog static", static_workloads())
+        finally:
+            srv.stop()
+
+
+def run_nginx():
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(exe):
+        skip("nginx", "", None, "nginx is not installed")
+        return
+    for name, auth in (("nginx", False), ("nginx-auth", True)):
+        if not want(name):
+            continue
+        port = free_port()
+        d = os.path.join(WORK, name)
+        os.makedirs(d, exist_ok=True)
+        conf = """daemon off;
+worker_processes auto;
+pid %s/nginx.pid;
+error_log %s/error.log;
+worker_rlimit_nofile 16384;
+events { worker_connections 8192; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log %s/access.log combined;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path %s/body;
+    proxy_temp_path %s/proxy;
+    fastcgi_temp_path %s/fastcgi;
+    uwsgi_temp_path %s/uwsgi;
+    scgi_temp_path %s/scgi;
+    server {
+        listen 127.0.0.1:%d;
+        root %s;
+%s    }
+}
+""" % (d, d, d, d, d, d, d, d, port, DOCROOT,
+            '        auth_basic "bench";\n        auth_basic_user_file %s;\n' % HTPASSWD
+            if auth else "")
+        path = write(os.path.join(d, "nginx.conf"), conf)
+        results["configs"][name] = conf
+        srv = Server(name, [exe, "-e", os.path.join(d, "error.log"), "-p", d, "-c", path], d,
+                     port=port)
+        results["servers"][name] = {"cmd": "nginx -e %s/error.log -p %s -c %s/nginx.conf"
+                                    % (name, name, name),
+                                    "desc": "access_log + auth_basic + static" if auth
+                                    else "static + access_log"}
+        try:
+            if auth:
+                memory(srv, name, headers=[AUTH_A])
+                measure(srv, name, "access_log auth_basic static", auth_workloads())
+            else:
+                memory(srv, name)
+                measure(srv, name, "access_log static", static_workloads())
+        finally:
+            srv.stop()
+
+
+def run_paste():
+    if not want("paste"):
+        return
+    probe = subprocess.run([PY, "-c", "import paste.httpserver, paste.auth.basic, "
+                            "paste.translogger, paste.urlparser"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if probe.returncode != 0:
+        skip("paste", "", None, "python3-paste is not importable by %s: %s"
+             % (PY, probe.stderr.strip().splitlines()[-1:] or ""))
+        return
+    d = os.path.join(WORK, "paste")
+    os.makedirs(d, exist_ok=True)
+    argv = [PY, os.path.join(ROOT, "bench", "paste_server.py"), DOCROOT, HTPASSWD,
+            os.path.join(d, "access.log"), "16"]
+    srv = Server("paste", argv, d)
+    m = re.search(r"auth check: (.*)", srv.stderr())
+    results["servers"]["paste"] = {
+        "cmd": "%s bench/paste_server.py DOCROOT HTPASSWD ACCESS_LOG 16" % PY,
+        "desc": "TransLogger -> AuthBasicHandler -> StaticURLParser, paste.httpserver "
+                "thread pool of 16; auth check: %s" % (m.group(1) if m else "?")}
+    try:
+        memory(srv, "paste", headers=[AUTH_A])
+        measure(srv, "paste", "TransLogger AuthBasicHandler StaticURLParser", auth_workloads())
+    finally:
+        srv.stop()
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    try:
+        with open("/etc/debian_version") as f:
+            debian = f.read().strip()
+    except OSError:
+        debian = "?"
+    with open("/proc/meminfo") as f:
+        mem = int(re.search(r"MemTotal:\s*(\d+)", f.read()).group(1))
+
+    def ver(argv, pat=r"(.*)"):
+        try:
+            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, timeout=20)
+            m = re.search(pat, p.stdout)
+            return m.group(1).strip() if m else p.stdout.strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "not installed"
+
+    def deb(pkg):
+        return ver(["dpkg-query", "-W", "-f=${Version}", pkg])
+
+    return {
+        "nproc": NPROC, "cpu": model, "kernel": platform.release(), "debian": debian,
+        "mem_mib": mem // 1024,
+        "versions": {
+            "strata": ver([os.path.join(BUILD, "strata"), "--version"]),
+            "libmicrohttpd": deb("libmicrohttpd12"),
+            "nginx": ver(["nginx", "-v"], r"nginx version: (.*)"),
+            "lighttpd": ver(["lighttpd", "-v"], r"(lighttpd/\S+)"),
+            "wrk": ver(["wrk", "-v"], r"(wrk \S+)"),
+            "python3 (Paste)": ver([PY, "--version"]),
+            "Paste": deb("python3-paste"),
+            "passlib": deb("python3-passlib"),
+            "cc": ver(["cc", "--version"]),
+        },
+    }
+
+
+def perf_profile():
+    """perf record of strata-ref under the 1 KiB keep-alive load (not counted
+    in the table): where the CPU goes, for the closing notes."""
+    perf = shutil.which("perf")
+    if not perf or not want("strata-ref") or plugins_missing(["logging", "auth", "profiling",
+                                                              "static"]):
+        return
+    ini = os.path.join(WORK, "strata-ref.ini")
+    if not os.path.exists(ini):
+        return
+    srv = start_strata("strata-ref-perf", ini)
+    try:
+        wl = Workload("1k", "/1k.html", headers=[AUTH_B], label="1k-keepalive-bcrypt")
+        if check_url(srv, wl):
+            return
+        data = os.path.join(WORK, "perf.data")
+        worker = [p for p in srv.pids() if p != srv.proc.pid]
+        target = ",".join(str(p) for p in (worker or [srv.proc.pid]))
+        for event in ("cycles", "cpu-clock"):
+            rec = subprocess.Popen([perf, "record", "-e", event, "-g", "-o", data, "-p", target],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            time.sleep(0.5)
+            if rec.poll() is None:
+                break
+        else:
+            results["notes"].append("perf record failed: " + rec.stderr.read().strip())
+            return
+        r = run_wrk(srv, wl)
+        rec.send_signal(signal.SIGINT)
+        rec.wait(timeout=60)
+        rep = subprocess.run([perf, "report", "-i", data, "--stdio", "--no-children",
+                              "--sort", "dso,symbol", "-g", "none", "--percent-limit", "0.7"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             timeout=300)
+        lines = [l for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
+        results["perf"] = {"event": event, "cmd": "perf record -e %s -g -p WORKER; %s"
+                           % (event, r["cmd"]), "rps": r["rps"], "top": lines[:40]}
+        log("perf: %d lines of profile (%s)" % (len(lines), event))
+    finally:
+        srv.stop()
+
+
+def main():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+    os.makedirs(RESULTS, exist_ok=True)
+    if os.path.isdir(WORK):
+        shutil.rmtree(WORK)
+    os.makedirs(WORK)
+    make_fixtures()
+    results["machine"] = machine()
+    results["started"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    results["loadavg_start"] = loadavg()
+    results["params"] = {"runs": RUNS, "duration": DURATION, "only": ONLY,
+                         "clk_tck": CLK_TCK}
+    t0 = time.time()
+    steps = [run_bare, run_strata, run_lighttpd, run_nginx, run_paste, perf_profile]
+    for step in steps:
+        try:
+            step()
+        except Exception as e:          # one broken server must not lose the others
+            log("%s failed: %s" % (step.__name__, e))
+            results["notes"].append("%s failed: %s" % (step.__name__, e))
+        # keep the access logs from filling the disk between servers
+        for dp, _, fs in os.walk(WORK):
+            for f in fs:
+                if f.endswith("access.log"):
+                    os.truncate(os.path.join(dp, f), 0)
+        with open(os.path.join(RESULTS, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+    results["elapsed_s"] = time.time() - t0
+    results["loadavg_end"] = loadavg()
+    with open(os.path.join(RESULTS, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    log("done in %.0f s; results in %s" % (results["elapsed_s"], RESULTS))
+
+
+if __name__ == "__main__":
+    main()
