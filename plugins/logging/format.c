@@ -111,13 +111,27 @@ static void put_padded(struct lbuf *b, int64_t v, int n)
 
 static const char hexd[] = "0123456789abcdef";
 
+/* 1 for the bytes both escapers treat specially: controls, '"', '\\',
+ * DEL and everything above ASCII. */
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+static const unsigned char special[256] = {
+    R16(1), R16(1),
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 0x20: '"' */
+    R16(0), R16(0),
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,   /* 0x50: '\\' */
+    R16(0),
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,   /* 0x70: DEL */
+    R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1),
+};
+#undef R16
+
 /* Apache's ap_escape_logitem: anything not printable ASCII, '"' and '\\'. */
 void lf_escape_apache(struct lbuf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     for (;;) {
         const unsigned char *run = p;
-        while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+        while (!special[*p])
             p++;
         lbuf_put(b, run, (size_t)(p - run));
         if (!*p)
@@ -170,7 +184,7 @@ void lf_escape_json(struct lbuf *b, const char *s)
     const unsigned char *p = (const unsigned char *)s;
     for (;;) {
         const unsigned char *run = p;
-        while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+        while (!special[*p])
             p++;
         lbuf_put(b, run, (size_t)(p - run));
         if (!*p)
