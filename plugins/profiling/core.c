@@ -49,6 +49,8 @@ void names_fini(struct names *t)
         free(t->e[i].key);
         free(t->e[i].a);
         free(t->e[i].b);
+        free(t->e[i].pre);
+        free(t->e[i].suf);
     }
     free(t->e);
     free(t->slots);
@@ -69,6 +71,8 @@ static int names_find(struct names *t, const char *key, uint32_t h)
             return s - 1;
     }
 }
+
+static void fragments_make(struct name *e);
 
 static char *dup_or_empty(const char *s)
 {
@@ -94,6 +98,8 @@ int names_id(struct names *t, const char *key, const char *a, const char *b)
             e->key = strdup(key);
             e->a = dup_or_empty(a);
             e->b = dup_or_empty(b);
+            if (t->fragments && e->key)
+                fragments_make(e);
             if (e->key && e->a && e->b) {
                 unsigned i = h & t->mask;
                 while (atomic_load_explicit(&t->slots[i], RELAXED))
@@ -105,6 +111,8 @@ int names_id(struct names *t, const char *key, const char *a, const char *b)
                 free(e->key);
                 free(e->a);
                 free(e->b);
+                free(e->pre);
+                free(e->suf);
                 memset(e, 0, sizeof *e);
             }
         }
@@ -119,6 +127,7 @@ int prof_init(struct prof *p, int max_routes)
 {
     if (names_init(&p->stages, PROF_MAX_STAGES))
         return -1;
+    p->stages.fragments = 1;
     if (names_init(&p->routes, max_routes)) {
         names_fini(&p->stages);
         return -1;
@@ -260,8 +269,9 @@ void prof_record(struct prof *p, struct prof_thread *t, const char *method, cons
     struct cell *cells = slot_cells(&t->cells[rid]);
     int64_t cpu = 0;
     for (int i = 0; i < n; i++) {
-        int sid = names_id(&p->stages, st[i].section ? st[i].section : "?", st[i].section,
-                           st[i].plugin);
+        int sid = st[i].id1 > 0 ? st[i].id1 - 1
+                                : names_id(&p->stages, st[i].section ? st[i].section : "?",
+                                           st[i].section, st[i].plugin);
         hist *h = slot_hist(&t->stage[sid]);
         uint64_t self = st[i].self_ns > 0 ? (uint64_t)st[i].self_ns : 0;
         uint64_t c = st[i].cpu_ns > 0 ? (uint64_t)st[i].cpu_ns : 0;
@@ -448,46 +458,74 @@ static void out_ms(struct out *o, int64_t ns)
     out_put(o, tmp + n, sizeof tmp - (size_t)n);
 }
 
+/* "app:static" -> pre "app-static;dur=", suf ";desc=\"[app:static]\", ":
+ * the quoted-string keeps printable ASCII, with \ and " escaped. */
+static void fragments_make(struct name *e)
+{
+    size_t n = strlen(e->key);
+    char tok[96];
+    prof_token(tok, sizeof tok, e->key);
+    e->pre = malloc(strlen(tok) + 6);
+    e->suf = malloc(2 * n + 16);
+    if (!e->pre || !e->suf) {
+        free(e->pre);
+        free(e->suf);
+        e->pre = e->suf = NULL;
+        return;
+    }
+    memcpy(e->pre, tok, strlen(tok));
+    memcpy(e->pre + strlen(tok), ";dur=", 6);
+    char *o = e->suf;
+    o += sprintf(o, ";desc=\"[");
+    for (const unsigned char *c = (const unsigned char *)e->key; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            *o++ = '\\';
+        *o++ = *c >= 0x20 && *c < 0x7f ? (char)*c : '?';
+    }
+    memcpy(o, "]\", ", 5);
+}
+
+void prof_stage_resolve(struct prof *p, struct prof_stage *st)
+{
+    int id = names_id(&p->stages, st->section ? st->section : "?", st->section, st->plugin);
+    st->id1 = id + 1;
+    if (id < p->stages.cap) {
+        st->pre = p->stages.e[id].pre;
+        st->suf = p->stages.e[id].suf;
+    }
+}
+
 size_t prof_server_timing(char *buf, size_t cap, const struct prof_stage *st, int n,
                           int64_t total_ns, int64_t cpu_ns)
 {
     struct out o = { buf, 0, cap, 0 };
     for (int i = 0; i < n; i++) {
-        const char *sec = st[i].section ? st[i].section : "";
-        char tok[96];
-        prof_token(tok, sizeof tok, sec);
-        out_str(&o, tok);
-        out_put(&o, ";dur=", 5);
-        out_ms(&o, st[i].self_ns);
-        out_put(&o, ";desc=\"[", 8);
-        /* quoted-string: printable ASCII, with \ and " escaped; plain
-         * runs are copied whole. */
-        const unsigned char *c = (const unsigned char *)sec, *run = c;
-        for (; *c; c++) {
-            if (*c >= 0x20 && *c < 0x7f && *c != '"' && *c != '\\')
-                continue;
-            out_put(&o, (const char *)run, (size_t)(c - run));
-            if (*c == '"' || *c == '\\')
-                out_put(&o, (const char[]){ '\\', (char)*c }, 2);
-            else
-                out_put(&o, "?", 1);
-            run = c + 1;
+        if (st[i].pre && st[i].suf) {
+            out_str(&o, st[i].pre);
+            out_ms(&o, st[i].self_ns);
+            out_str(&o, st[i].suf);
+            continue;
         }
-        out_put(&o, (const char *)run, (size_t)(c - run));
-        out_put(&o, "]\", ", 4);
+        struct name e = { 0, (char *)(st[i].section ? st[i].section : ""), NULL, NULL,
+                          NULL, NULL };
+        fragments_make(&e);
+        if (!e.pre)
+            return 0;
+        out_str(&o, e.pre);
+        out_ms(&o, st[i].self_ns);
+        out_str(&o, e.suf);
+        free(e.pre);
+        free(e.suf);
     }
-    out_put(&o, "cpu;dur=", 8);
-    out_ms(&o, cpu_ns);
-    out_str(&o, ";desc=\"downstream CPU\", total;dur=");
+    if (cpu_ns > 0) {
+        out_put(&o, "cpu;dur=", 8);
+        out_ms(&o, cpu_ns);
+        out_str(&o, ";desc=\"downstream CPU\", ");
+    }
+    out_put(&o, "total;dur=", 10);
     out_ms(&o, total_ns);
     if (o.full || !cap)
         return 0;
     buf[o.k] = '\0';
     return o.k;
 }
-
-/* This file may be #included with the others (tests/plugins/test_profiling_threads.c). */
-#undef RELAXED
-#undef LOAD
-#undef STORE
-#undef BUMP

@@ -137,8 +137,3 @@ uint64_t hist_cumulative(const hist_snap *s, int b)
         c += s->b[i];
     return c;
 }
-
-/* This file may be #included with the others (tests/plugins/test_profiling_threads.c). */
-#undef LOAD
-#undef STORE
-#undef BUMP

@@ -23,10 +23,12 @@ struct name {
     uint32_t hash;
     char *key;                  /* "GET /api" or "app:static"           */
     char *a, *b;                /* method, route / section, plugin      */
-};
+    char *pre, *suf;            /* stages: their Server-Timing text,     */
+};                              /* "app-static;dur=" and ";desc=..., "  */
 
 struct names {
     int cap;
+    int fragments;              /* build pre/suf for new names          */
     unsigned mask;              /* slots - 1                            */
     _Atomic int n;
     _Atomic int *slots;         /* id + 1; 0 = empty                    */
@@ -71,12 +73,16 @@ struct prof_stage {
     const char *section, *plugin;
     int depth;
     int64_t self_ns, total_ns, cpu_ns;
+    int id1;                    /* id in prof.stages + 1; 0: look it up */
+    const char *pre, *suf;      /* cached header text, or NULL          */
 };
 
 int names_init(struct names *t, int cap);
 void names_fini(struct names *t);
 /* The id of `key` (adding it with a and b when new), or t->cap. */
 int names_id(struct names *t, const char *key, const char *a, const char *b);
+/* The stage's id, filling its cached header text into *st. */
+void prof_stage_resolve(struct prof *p, struct prof_stage *st);
 
 int prof_init(struct prof *p, int max_routes);
 void prof_fini(struct prof *p);
@@ -117,7 +123,8 @@ void prof_render_prometheus(const struct prof_view *v, struct sbuf *b);
 void prof_render_html(const struct prof_view *v, struct sbuf *b);
 
 /* The Server-Timing value for these stages and total (in `out`, `cap`
- * bytes); returns its length, 0 if it did not fit. */
+ * bytes); returns its length, 0 if it did not fit. The `cpu` metric is
+ * left out when cpu_ns is 0 (the host measures no CPU time). */
 size_t prof_server_timing(char *out, size_t cap, const struct prof_stage *st, int n,
                           int64_t total_ns, int64_t cpu_ns);
 /* "app:static" -> "app-static": an RFC 9110 token. */

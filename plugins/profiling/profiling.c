@@ -202,7 +202,9 @@ static int prof_handle(void *inst, strata_request *req)
         if (tm[i].depth <= mine)
             break;
         st[n] = (struct prof_stage){ tm[i].section, tm[i].plugin, tm[i].depth,
-                                     tm[i].self_ns, tm[i].total_ns, tm[i].cpu_ns };
+                                     tm[i].self_ns, tm[i].total_ns, tm[i].cpu_ns, 0,
+                                     NULL, NULL };
+        prof_stage_resolve(p, &st[n]);
         cpu += tm[i].cpu_ns;
         if (tm[i].depth == mine + 1)
             below += tm[i].total_ns;

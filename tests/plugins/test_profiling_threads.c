@@ -2,25 +2,28 @@
  * 8 threads × 5,000 requests through the filter (test kit), each thread
  * its own requests and route, while another thread keeps rendering the
  * report pages; then the same load straight into per-thread slots. The
- * counts must come out exact and TSan must stay quiet.
- *
- * Built as its own binary (tests/tsan.list), so it pulls the plugin's
- * sources in itself: the Makefile only adds plugins/NAME/ for test_NAME. */
+ * counts must come out exact and TSan must stay quiet. Its own binary,
+ * so tests/tsan.list can name it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include "strata-test.h"
-#include "../../plugins/profiling/buf.c"
-#include "../../plugins/profiling/hist.c"
-#include "../../plugins/profiling/core.c"
-#include "../../plugins/profiling/render.c"
-#include "../../plugins/profiling/profiling.c"
+#include "buf.h"
+#include "prof.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const struct strata_plugin strata_plugin;
+
+#define STG(sec, plug, d, self, total, cpu)                                           \
+    { .section = (sec), .plugin = (plug), .depth = (d), .self_ns = (self),            \
+      .total_ns = (total), .cpu_ns = (cpu) }
 
 #define THREADS 8
 #define REQUESTS 5000
@@ -165,8 +168,8 @@ static void *slot_writer(void *arg)
     int id = *(int *)arg;
     struct prof_thread *t = prof_thread_new(&P);
     struct prof_stage st[2] = {
-        { "filter:auth", "auth", 1, 2000, 9000, 1500 },
-        { "app:static", "static", 2, 7000, 7000, 6000 },
+        STG("filter:auth", "auth", 1, 2000, 9000, 1500),
+        STG("app:static", "static", 2, 7000, 7000, 6000),
     };
     char route[16];
     snprintf(route, sizeof route, "/s%d", id);
