@@ -244,7 +244,7 @@ static const struct server_key {
     {"queue", T_INT, "1024", O(queue), 0, 1000000},
     {"connection_timeout", T_SEC, "30", O(connection_timeout), 0, 86400},
     {"max_connections", T_INT, "1024", O(max_connections), 1, 1000000},
-    {"max_header_size", T_SIZE, "16K", O(max_header_size), 1024, 1 << 24},
+    {"max_header_size", T_SIZE, "8K", O(max_header_size), 1024, 1 << 24},
     {"max_body_size", T_SIZE, "10M", O(max_body_size), 0, 1e15},
     {"request_warn_after", T_SEC, "10", O(request_warn_after), 0, 1e9},
     {"hung_restart_after", T_SEC, "0", O(hung_restart_after), 0, 1e9},
