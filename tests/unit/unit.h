@@ -43,7 +43,7 @@ static void unit_rmdir(void)
         fprintf(stderr, "could not remove %s\n", unit_dir);
 }
 
-static const char *unit_tmpdir(void)
+__attribute__((unused)) static const char *unit_tmpdir(void)
 {
     if (unit_dir[0])
         return unit_dir;
@@ -58,7 +58,7 @@ static const char *unit_tmpdir(void)
 }
 
 /* Write `text` to NAME in the folder; returns its path (malloc'd). */
-static char *unit_write(const char *name, const char *text)
+__attribute__((unused)) static char *unit_write(const char *name, const char *text)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", unit_tmpdir(), name);
