@@ -9,7 +9,7 @@
 
 void request_init(struct strata_request *r)
 {
-    memset(r, 0, offsetof(struct strata_request, arena_inline));
+    memset(r, 0, offsetof(struct strata_request, timings));
     arena_init(&r->arena, r->arena_inline, sizeof r->arena_inline);
     r->resp_tail = &r->resp_headers;
     r->body_fd = -1;

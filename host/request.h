@@ -70,12 +70,14 @@ struct strata_request {
     const char *route;               /* mount prefix, "/" at the top     */
     int depth;                       /* stages entered                   */
     int n_timings;
-    struct stage_timing timings[REQUEST_MAX_DEPTH];
     int64_t start_ns, start_unix_us;
     int on_pool;
     int yielded;
     void *owner;                     /* server or test kit               */
 
+    /* Not cleared by request_init: entries up to n_timings are written
+     * before they are read. */
+    struct stage_timing timings[REQUEST_MAX_DEPTH];
     char arena_inline[REQUEST_ARENA_INLINE];
 };
 

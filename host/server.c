@@ -207,19 +207,33 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return st;
 }
 
+/* The client's address, formatted once per connection (socket context). */
+struct conn_info {
+    char client[INET6_ADDRSTRLEN];
+};
+
 static const char *client_addr(struct req_state *st)
 {
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char buf[INET6_ADDRSTRLEN] = "-";
+        MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const struct conn_info *c = ci ? ci->socket_context : NULL;
+    return c ? c->client : "-";
+}
+
+static void format_client(struct MHD_Connection *conn, struct conn_info *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    strcpy(c->client, "-");
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, sizeof buf);
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->client,
+                      sizeof c->client);
         else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, sizeof buf);
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->client,
+                      sizeof c->client);
     }
-    return arena_strdup(&st->r.arena, buf);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -326,6 +340,15 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode code)
 {
     struct server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_info *c = malloc(sizeof *c);
+        if (c)
+            format_client(conn, c);
+        *socket_ctx = c;
+    } else {
+        free(*socket_ctx);
+        *socket_ctx = NULL;
+    }
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     int fd = ci ? ci->connect_fd : -1;
     if (fd < 0 || fd >= s->n_conns)
