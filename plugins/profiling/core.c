@@ -443,19 +443,20 @@ static void out_str(struct out *o, const char *s)
 /* Nanoseconds as milliseconds with three decimals: 1234567 -> "1.235". */
 static void out_ms(struct out *o, int64_t ns)
 {
-    if (ns < 0)
-        ns = 0;
-    uint64_t us = ((uint64_t)ns + 500) / 1000;
+    uint64_t us = ns > 0 ? ((uint64_t)ns + 500) / 1000 : 0;
+    uint64_t ip = us / 1000;
+    unsigned frac = (unsigned)(us - ip * 1000);
     char tmp[32];
-    int n = (int)sizeof tmp;
-    for (int i = 0; i < 3; i++, us /= 10)
-        tmp[--n] = (char)('0' + us % 10);
-    tmp[--n] = '.';
+    char *e = tmp + sizeof tmp, *p = e;
+    *--p = (char)('0' + frac % 10);
+    *--p = (char)('0' + frac / 10 % 10);
+    *--p = (char)('0' + frac / 100);
+    *--p = '.';
     do {
-        tmp[--n] = (char)('0' + us % 10);
-        us /= 10;
-    } while (us);
-    out_put(o, tmp + n, sizeof tmp - (size_t)n);
+        *--p = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    out_put(o, p, (size_t)(e - p));
 }
 
 /* "app:static" -> pre "app-static;dur=", suf ";desc=\"[app:static]\", ":
