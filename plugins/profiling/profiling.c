@@ -26,7 +26,7 @@ static const strata_option prof_options[] = {
     { "slow_ms", STRATA_OPT_DOUBLE, "0", 0, offsetof(struct prof_config, slow_ms),
       "log requests slower than this (milliseconds) with their stages; 0 = off", "0.." },
     { "sample", STRATA_OPT_DOUBLE, "1", 0, offsetof(struct prof_config, sample),
-      "share of requests aggregated (0..1); the header is always added", "0..1" },
+      "share of requests aggregated; the header is always added", "0..1" },
     { "max_routes", STRATA_OPT_INT, "64", 0, offsetof(struct prof_config, max_routes),
       "distinct method+route pairs kept; the rest count as 'other'", "1..4096" },
     STRATA_OPTIONS_END
