@@ -52,7 +52,7 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PTEST_SRC := $(wildcard tests/plugins/test_*.c)
 PTEST_BIN := $(PTEST_SRC:tests/plugins/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test check-unit check-integration clean install bench fuzz fuzz-smoke \
+.PHONY: all deps run test clean install bench bench-instructions fuzz fuzz-smoke \
         tests testplugins plugins
 all: $(BUILD)/strata plugins
 plugins: $(PLUGIN_SO)
@@ -124,8 +124,13 @@ fuzz-smoke:
 	@sh tools/fuzz.sh smoke
 
 bench: deps
-	@$(MAKE) --no-print-directory BUILD=build/bench MODE=release all
+	@$(MAKE) --no-print-directory BUILD=build/bench MODE=release all testplugins
 	@sh bench/run.sh
+
+# Instructions per request through N pass-through stages (callgrind).
+bench-instructions: deps
+	@$(MAKE) --no-print-directory BUILD=build/bench MODE=release all testplugins
+	@sh bench/instructions.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/strata/plugins \

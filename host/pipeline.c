@@ -178,9 +178,14 @@ int pipeline_next(struct strata_request *r)
     }
     const struct node *nd = &r->chain->nodes[pos];
     if (nd->kind == NODE_URLMAP) {
+        /* The mount's first stage is this same next(): not a second call. */
+        if (caller_t >= 0)
+            r->timings[caller_t].next_called = 0;
         r->pos = pos;
         int rc = run_urlmap(r, nd->map);
         r->pos = pos - 1;
+        if (caller_t >= 0)
+            r->timings[caller_t].next_called = 1;
         return rc;
     }
     struct instance *in = nd->inst;

@@ -101,10 +101,7 @@ static int valid_header(const char *name, const char *value)
     for (const char *p = name; *p; p++)
         if (*p <= ' ' || *p == ':' || *p >= 127)
             return 0;
-    for (const char *p = value; *p; p++)   /* no header splitting */
-        if (*p == '\r' || *p == '\n')
-            return 0;
-    return 1;
+    return value[strcspn(value, "\r\n")] == '\0';   /* no header splitting */
 }
 
 int request_add_header(strata_request *r, const char *name, const char *value)

@@ -19,5 +19,15 @@ done
 echo "installing:$missing"
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
+# nginx and lighttpd are peers to compare with, not services to start:
+# a policy-rc.d that says "no" keeps apt from starting them on port 80.
+guard=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    guard=1
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+[ -n "$guard" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+exit 0
