@@ -34,37 +34,39 @@ char *path_clean(struct arena *a, const char *uri)
         out[o++] = c;
     }
     out[o] = '\0';
-    /* resolve segments in place */
+    /* resolve segments in place; w never passes p. A path that ends in
+     * '/', '.' or '..' names a folder and keeps its final '/'. */
     char *w = out;
     for (const char *p = out; *p;) {
         while (*p == '/')
             p++;
+        if (!*p) {                       /* ended with '/' (or '//') */
+            if (w == out || w[-1] != '/')
+                *w++ = '/';
+            break;
+        }
         const char *seg = p;
         while (*p && *p != '/')
             p++;
         size_t len = (size_t)(p - seg);
-        int trailing = *p == '\0';
-        if (len == 0)
-            break;
+        int last = *p == '\0';
         if (len == 1 && seg[0] == '.') {
-            if (trailing)
+            if (last && (w == out || w[-1] != '/'))
                 *w++ = '/';
             continue;
         }
         if (len == 2 && seg[0] == '.' && seg[1] == '.') {
             if (w == out)
-                return NULL;
+                return NULL;             /* above the root */
             while (w > out && *--w != '/')
                 ;
-            if (trailing)
+            if (last)
                 *w++ = '/';
             continue;
         }
         *w++ = '/';
         memmove(w, seg, len);
         w += len;
-        if (*p == '/' && p[1] == '\0')
-            *w++ = '/';
     }
     if (w == out)
         *w++ = '/';
