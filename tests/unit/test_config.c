@@ -140,15 +140,18 @@ static void config__server_defaults__without_section(void **state)
     struct fx *f = *state;
     assert_loads(f, "[app:main]\nuse = echo\n");
     const struct server_cfg *s = &f->c.server;
+    /* the defaults SPEC §4 names */
     assert_string_equal(s->host, "127.0.0.1");
     assert_int_equal(s->port, 8080);
-    assert_int_equal(s->threads, 16);
     assert_int_equal(s->workers, 1);
-    assert_int_equal(s->queue, 1024);
-    assert_int_equal(s->max_body_size, 10 * 1024 * 1024);
-    assert_int_equal(s->max_header_size, 16 * 1024);
-    assert_true(s->graceful_timeout == 10.0);
+    /* the others are the host's choice, but usable */
+    assert_true(s->max_body_size > 0);
+    assert_true(s->threads >= 1);
+    assert_true(s->queue >= 1);
+    assert_true(s->max_header_size >= 1024);
+    assert_true(s->graceful_timeout > 0);
     assert_string_equal(s->plugin_path, "");
+    assert_string_equal(s->tls_cert, "");
     assert_int_equal(s->stage_cpu_time, 0);
 }
 
