@@ -28,8 +28,10 @@ struct sb_worker {
     _Atomic int n_threads;        /* slots registered                    */
     _Atomic int threads;          /* configured pool size                */
     _Atomic int queue_depth, queue_limit, connections;
+    _Atomic int crash_thread;     /* slot that faulted, or -1      */
     int n_stages;
     char stages[SB_STAGES][48];
+    char plugins[SB_STAGES][32];
     struct sb_thread th[SB_THREADS];
 };
 
@@ -60,7 +62,7 @@ int scoreboard_create(void)
 }
 
 void scoreboard_worker_start(int idx, int generation, int threads, int queue_limit,
-                             const char *const *names, int n)
+                             const char *const *names, const char *const *plugins, int n)
 {
     if (scoreboard_create() || idx < 0 || idx >= SB_WORKERS)
         return;
@@ -75,8 +77,11 @@ void scoreboard_worker_start(int idx, int generation, int threads, int queue_lim
     atomic_store(&w->generation, generation);
     atomic_store(&w->started_unix, (int64_t)time(NULL));
     w->n_stages = n < SB_STAGES ? n : SB_STAGES;
-    for (int i = 0; i < w->n_stages; i++)
+    atomic_store(&w->crash_thread, -1);
+    for (int i = 0; i < w->n_stages; i++) {
         snprintf(w->stages[i], sizeof w->stages[i], "%s", names[i]);
+        snprintf(w->plugins[i], sizeof w->plugins[i], "%s", plugins ? plugins[i] : "");
+    }
     atomic_store(&w->pid, (int)getpid());
 }
 
@@ -238,6 +243,18 @@ int scoreboard_threads(strata_thread_info *out, int max)
     return n;
 }
 
+static void describe(const struct sb_worker *w, const struct sb_thread *t,
+                     const strata_thread_info *o, char *what, size_t len)
+{
+    int st = atomic_load(&t->stage);
+    if (st >= 0 && st < w->n_stages && w->plugins[st][0])
+        snprintf(what, len, "'%s' from %s in [%s] (plugin %s)", o->request, o->client,
+                 w->stages[st], w->plugins[st]);
+    else
+        snprintf(what, len, "'%s' from %s in %s", o->request, o->client,
+                 st >= 0 && st < w->n_stages ? w->stages[st] : "the host");
+}
+
 double scoreboard_oldest(int idx, char *what, size_t len)
 {
     if (!sb || idx < 0 || idx >= SB_WORKERS)
@@ -252,12 +269,30 @@ double scoreboard_oldest(int idx, char *what, size_t len)
         double age = (double)o.elapsed_us / 1e6;
         if (age > oldest) {
             oldest = age;
-            int st = atomic_load(&w->th[k].stage);
-            snprintf(what, len, "'%s' from %s in [%s]", o.request, o.client,
-                     st >= 0 && st < w->n_stages ? w->stages[st] : "host");
+            describe(w, &w->th[k], &o, what, len);
         }
     }
     return oldest;
+}
+
+void scoreboard_crash_mark(void)
+{
+    if (sb && me)
+        atomic_store(&sb->w[my_worker].crash_thread, (int)(me - sb->w[my_worker].th));
+}
+
+void scoreboard_crash_report(int idx, char *what, size_t len)
+{
+    what[0] = '\0';
+    if (!sb || idx < 0 || idx >= SB_WORKERS || !atomic_load(&sb->w[idx].pid))
+        return;
+    struct sb_worker *w = &sb->w[idx];
+    int k = atomic_load(&w->crash_thread);
+    strata_thread_info o;
+    if (k >= 0 && k < SB_THREADS && read_thread(&w->th[k], &o) == 0 && o.busy)
+        describe(w, &w->th[k], &o, what, len);
+    else
+        scoreboard_oldest(idx, what, len);
 }
 
 uint64_t scoreboard_requests(int idx)

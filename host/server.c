@@ -130,12 +130,12 @@ static enum MHD_Result queue(struct req_state *st)
     if (r->body_kind == BODY_FD) {
         resp = MHD_create_response_from_fd_at_offset64(r->body_len, r->body_fd, r->body_off);
         if (resp)
-            r->body_fd = -1, r->body_kind = BODY_NONE;
+            r->body_fd = -1;           /* MHD's now; kind and length stay readable */
     } else if (r->body_kind == BODY_MEM && r->body_release) {
         resp = MHD_create_response_from_buffer_with_free_callback_cls(
             r->body_len, (void *)r->body, r->body_release, r->body_release_arg);
         if (resp)
-            r->body_release = NULL, r->body_kind = BODY_NONE;
+            r->body_release = NULL;    /* MHD releases it; kind and length stay readable */
     } else if (r->body_kind == BODY_MEM) {
         resp = MHD_create_response_from_buffer(r->body_len, (void *)r->body,
                                                MHD_RESPMEM_PERSISTENT);
