@@ -212,7 +212,7 @@ static int rq_set_body_fd(strata_request *r, int fd, uint64_t off, uint64_t len)
 
 static const void *rq_resp_body(strata_request *r, size_t *len)
 {
-    if (r->body_kind != BODY_MEM) {
+    if (r->body_kind != BODY_MEM || r->handed) {
         if (len)
             *len = 0;
         return NULL;

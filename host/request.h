@@ -60,6 +60,7 @@ struct strata_request {
     void *body_release_arg;
     int body_fd;
     uint64_t body_off;
+    int handed;                      /* the body went to MHD: length only */
 
     struct var *vars;
 

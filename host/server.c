@@ -152,6 +152,7 @@ static enum MHD_Result queue(struct req_state *st)
     }
     if (!resp)
         return MHD_NO;
+    r->handed = 1;
     for (struct header *h = r->resp_headers; h; h = h->next) {
         /* MHD owns framing: length, chunking and the connection. */
         if (strcasecmp(h->name, "Content-Length") == 0 ||

@@ -165,7 +165,8 @@ struct strata_plugin {
      * an app answers. Return STRATA_OK, STRATA_ERROR or STRATA_YIELD. */
     int (*handle)(void *inst, strata_request *req);
 
-    /* Optional: the exchange ended (sent, or the client went away). */
+    /* Optional: the exchange ended (sent, or the client went away).
+     * Status, headers and resp_length() are readable; the body is not. */
     void (*on_complete)(void *inst, strata_request *req, int sent_ok);
 
     /* Optional: STRATA_EVENT_* from the host's control thread. */
