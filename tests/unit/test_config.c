@@ -601,6 +601,16 @@ static void config__hash_and_semicolon_in_value__kept(void **state)
                         get(f, SEC_APP, "main", "fmt"), get(f, SEC_APP, "main", "url"));
 }
 
+static void config__duplicate_key_or_section__reported(void **state)
+{
+    struct fx *f = *state;
+    /* PasteDeploy's configparser (strict) refuses both; iniparser keeps the last */
+    int rc1 = load(f, "[app:main]\nuse = echo\nname = one\nname = two\n");
+    int rc2 = load(f, "[app:main]\nuse = echo\n[app:other]\nuse = echo\n[app:main]\nname = x\n");
+    EXPECT_OR_KNOWN_BUG(rc1 == -1 && rc2 == -1,
+                        "a key or section given twice is taken silently (rc %d, %d)", rc1, rc2);
+}
+
 static void config__long_value__kept_whole(void **state)
 {
     struct fx *f = *state;
@@ -665,6 +675,7 @@ int main(void)
         T(config__keys_lowercased__values_kept),
         T(config__quoted_values__unquoted),
         T(config__hash_and_semicolon_in_value__kept),
+        T(config__duplicate_key_or_section__reported),
         T(config__long_value__kept_whole),
 #undef T
     };
