@@ -15,9 +15,11 @@ struct strata_request;
 
 /* Supervisor: map the shared board before forking workers. */
 int scoreboard_create(void);
-/* Worker `idx` of `generation` starts; names its stages for readers. */
+/* Worker `idx` of `generation` starts; names its stages (sections and
+ * their plugins) for readers. */
 void scoreboard_worker_start(int idx, int generation, int threads, int queue_limit,
-                             const char *const *stage_names, int n_stages);
+                             const char *const *stage_names, const char *const *plugin_names,
+                             int n_stages);
 void scoreboard_worker_clear(int idx);
 /* The calling thread's slot (lazily registered). */
 void scoreboard_begin(const struct strata_request *r);
@@ -32,7 +34,14 @@ int scoreboard_worker_index(void);
 /* Readers. */
 int scoreboard_workers(strata_worker_info *out, int max);
 int scoreboard_threads(strata_thread_info *out, int max);
-/* Oldest busy request of worker idx: its age in seconds (0 if idle) and text. */
+/* Oldest busy request of worker idx: its age in seconds (0 if idle) and
+ * text: "'GET /x' from 1.2.3.4 in [app:x] (plugin y)". */
 double scoreboard_oldest(int idx, char *what, size_t len);
+/* Crash handler (async-signal-safe): the calling thread is the one that
+ * faulted. */
+void scoreboard_crash_mark(void);
+/* After worker idx died: the request of the thread that faulted, or else
+ * the oldest one it was serving; "" when idle. */
+void scoreboard_crash_report(int idx, char *what, size_t len);
 uint64_t scoreboard_requests(int idx);
 #endif

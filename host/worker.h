@@ -5,10 +5,13 @@ struct worker_args {
     const char *config;
     char *const *over;
     int n_over;
-    int listen_fd;
+    int listen_fd;                /* shared with every worker; never closed here */
     int index, generation;
     int ready_fd;                 /* "ready\n" + watched paths, then closed */
+    const char *stderr_path;      /* the error log file to reopen on SIGUSR1, or NULL */
 };
 /* Runs until SIGTERM/SIGINT; returns the process exit code. */
 int worker_main(const struct worker_args *a);
+/* Reopen `path` (the error log file) onto stderr; for SIGUSR1. */
+void reopen_stderr(const char *path);
 #endif
