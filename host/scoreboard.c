@@ -115,16 +115,22 @@ void scoreboard_begin(const struct strata_request *r)
         return;
     atomic_fetch_add_explicit(&t->seq, 1, memory_order_acq_rel);
     /* "METHOD /path": never the query string, which may hold secrets */
-    size_t n = (size_t)snprintf(t->request, sizeof t->request, "%s ", r->method ? r->method : "?");
-    if (n < sizeof t->request) {
-        const char *u = r->uri ? r->uri : "";
-        size_t ul = strcspn(u, "?");
-        if (ul > sizeof t->request - n - 1)
-            ul = sizeof t->request - n - 1;
-        memcpy(t->request + n, u, ul);
-        t->request[n + ul] = '\0';
-    }
-    snprintf(t->client, sizeof t->client, "%s", r->client ? r->client : "");
+    size_t cap = sizeof t->request - 1, n = 0;
+    const char *m = r->method ? r->method : "?", *u = r->uri ? r->uri : "";
+    size_t ml = strlen(m), ul = strcspn(u, "?");
+    if (ml > 16)
+        ml = 16;
+    memcpy(t->request, m, ml);
+    n = ml;
+    t->request[n++] = ' ';
+    if (ul > cap - n)
+        ul = cap - n;
+    memcpy(t->request + n, u, ul);
+    t->request[n + ul] = '\0';
+    const char *c = r->client ? r->client : "";
+    size_t cl = strnlen(c, sizeof t->client - 1);
+    memcpy(t->client, c, cl);
+    t->client[cl] = '\0';
     atomic_store_explicit(&t->start_ns, r->start_ns, memory_order_relaxed);
     atomic_store_explicit(&t->stage, -1, memory_order_relaxed);
     atomic_store_explicit(&t->busy, 1, memory_order_relaxed);
