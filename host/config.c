@@ -339,17 +339,43 @@ static void server_apply(struct config *c, const struct cfg_section *s,
 int config_load(struct config *c, const char *path, char *const *over, int n_over, char *err,
                 size_t errlen)
 {
+    return config_load_from(c, path, path, over, n_over, err, errlen);
+}
+
+static char *slurp(FILE *f, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
+        n += got;
+        if (n == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+        }
+    }
+    *len = n;
+    return buf;
+}
+
+int config_load_from(struct config *c, const char *path, const char *read_path,
+                     char *const *over, int n_over, char *err, size_t errlen)
+{
     memset(c, 0, sizeof *c);
     struct errs e;
     errs_init(&e, err, errlen, path);
     for (int i = 0; i < n_over; i++)
         if (!strchr(over[i], '=') || over[i][0] == '=')
             err_add(&e, NULL, NULL, "command line: '%s': expected NAME=VALUE", over[i]);
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(read_path, "r");
     if (!f) {
         err_add(&e, NULL, NULL, "cannot open config: %s", strerror(errno));
         return -1;
     }
+    c->text = slurp(f, &c->text_len);
     fclose(f);
     c->path = strdup(path);
     char *abs = realpath(path, NULL);
@@ -360,7 +386,7 @@ int config_load(struct config *c, const char *path, char *const *over, int n_ove
     ini_errs = &e;
     ini_error_file = c->path;
     iniparser_set_error_callback(ini_error);
-    dictionary *d = iniparser_load(path);
+    dictionary *d = iniparser_load(read_path);
     iniparser_set_error_callback(NULL);
     ini_errs = NULL;
     if (!d || e.n) {
@@ -457,5 +483,6 @@ void config_free(struct config *c)
     free(c->server.tls_key);
     free(c->path);
     free(c->dir);
+    free(c->text);
     memset(c, 0, sizeof *c);
 }

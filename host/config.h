@@ -37,12 +37,18 @@ struct config {
     struct cfg_section *sec;
     size_t n_sec;
     struct server_cfg server;
+    char *text;                   /* the file as read: what workers load */
+    size_t text_len;
 };
 
 /* Load and interpolate `path` with NAME=VALUE overrides. On error returns
  * -1 and writes "FILE: [SECTION] KEY: what" lines into err. */
 int config_load(struct config *c, const char *path, char *const *overrides, int n_over,
                 char *err, size_t errlen);
+/* The same, reading the INI from `read_path` while `path` names it (for
+ * %(here)s, __file__ and messages): workers load the supervisor's copy. */
+int config_load_from(struct config *c, const char *path, const char *read_path,
+                     char *const *overrides, int n_over, char *err, size_t errlen);
 void config_free(struct config *c);
 
 const struct cfg_section *config_section(const struct config *c, int type, const char *name);

@@ -5,6 +5,7 @@
 #include "pipeline.h"
 #include "scoreboard.h"
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 
 struct pool {
@@ -21,6 +22,11 @@ struct pool {
 static void *pool_main(void *arg)
 {
     struct pool *p = arg;
+    /* The worker's crash handler runs on an alternate stack, so a plugin
+     * that overflows its stack is still reported with its stage. */
+    stack_t ss = {.ss_sp = malloc(64 * 1024), .ss_size = 64 * 1024};
+    if (ss.ss_sp)
+        sigaltstack(&ss, NULL);
     for (;;) {
         pthread_mutex_lock(&p->mu);
         while (p->count == 0 && !p->stopping)
@@ -37,6 +43,11 @@ static void *pool_main(void *arg)
         p->run(item);
     }
     pipeline_thread_exit();
+    if (ss.ss_sp) {
+        stack_t off = {.ss_flags = SS_DISABLE};
+        sigaltstack(&off, NULL);
+        free(ss.ss_sp);
+    }
     return NULL;
 }
 

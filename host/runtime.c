@@ -361,8 +361,14 @@ static const struct chain *build(struct builder *b, const struct cfg_section *s)
 struct runtime *runtime_build(const char *path, char *const *over, int n_over, char *err,
                               size_t errlen)
 {
+    return runtime_build_from(path, path, over, n_over, err, errlen);
+}
+
+struct runtime *runtime_build_from(const char *path, const char *read_path, char *const *over,
+                                   int n_over, char *err, size_t errlen)
+{
     struct runtime *rt = calloc(1, sizeof *rt);
-    if (config_load(&rt->cfg, path, over, n_over, err, errlen)) {
+    if (config_load_from(&rt->cfg, path, read_path, over, n_over, err, errlen)) {
         config_free(&rt->cfg);
         free(rt);
         return NULL;

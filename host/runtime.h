@@ -84,6 +84,9 @@ struct runtime {
  * with the user-facing messages in err. */
 struct runtime *runtime_build(const char *path, char *const *over, int n_over,
                               char *err, size_t errlen);
+/* The same, the INI read from read_path (see config_load_from). */
+struct runtime *runtime_build_from(const char *path, const char *read_path, char *const *over,
+                                   int n_over, char *err, size_t errlen);
 /* Destroy instances in reverse order, then unload. */
 void runtime_free(struct runtime *rt);
 /* Print the resolved pipelines (for `strata check`). */

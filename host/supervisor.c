@@ -191,8 +191,10 @@ static int spawn(struct sup *S, int generation)
             if (S->w[i].ready_fd >= 0)
                 close(S->w[i].ready_fd);
         signal(SIGCHLD, SIG_DFL);
+        const struct config *gc = generation == S->pending && S->next_cfg.text ? &S->next_cfg : &S->cfg;
         struct worker_args a = {S->o->config, S->o->over, S->o->n_over, S->listen_fd, idx,
-                                generation, p[1], S->stderr_path[0] ? S->stderr_path : NULL};
+                                generation, p[1], S->stderr_path[0] ? S->stderr_path : NULL,
+                                gc->text, gc->text_len};
         _exit(worker_main(&a));
     }
     close(p[1]);

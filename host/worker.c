@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* ---- crash report: async-signal-safe, from the watchdog's stage ---- */
@@ -200,7 +201,17 @@ int worker_main(const struct worker_args *a)
     install_crash_handler();
 
     static char err[16384];
-    struct runtime *rt = runtime_build(a->config, a->over, a->n_over, err, sizeof err);
+    /* Load the generation's own copy of the INI, not whatever the file
+     * holds now: a worker restarted after a crash must not pick up an
+     * edit that was never reloaded. */
+    char text_path[64] = "";
+    int text_fd = a->config_text ? memfd_create("strata.ini", MFD_CLOEXEC) : -1;
+    if (text_fd >= 0 && write(text_fd, a->config_text, a->config_len) == (ssize_t)a->config_len)
+        snprintf(text_path, sizeof text_path, "/proc/self/fd/%d", text_fd);
+    struct runtime *rt = runtime_build_from(a->config, text_path[0] ? text_path : a->config,
+                                            a->over, a->n_over, err, sizeof err);
+    if (text_fd >= 0)
+        close(text_fd);
     if (!rt) {
         fputs(err, stderr);
         return 1;

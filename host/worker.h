@@ -1,6 +1,7 @@
 /* worker.h — one worker process: runtime + server + signals. */
 #ifndef STRATA_WORKER_H
 #define STRATA_WORKER_H
+#include <stddef.h>
 struct worker_args {
     const char *config;
     char *const *over;
@@ -9,6 +10,8 @@ struct worker_args {
     int index, generation;
     int ready_fd;                 /* "ready\n" + watched paths, then closed */
     const char *stderr_path;      /* the error log file to reopen on SIGUSR1, or NULL */
+    const char *config_text;      /* the supervisor's copy of the INI, or NULL */
+    size_t config_len;
 };
 /* Runs until SIGTERM/SIGINT; returns the process exit code. */
 int worker_main(const struct worker_args *a);
