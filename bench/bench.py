@@ -1,13 +1,16 @@
 """bench.py — the load benchmarks of `make bench` (run by bench/run.sh).
 
-Starts each server in turn on 127.0.0.1 (ephemeral or free ports), checks
-that every workload's URL answers 200, runs wrk against it, measures the
-server's CPU from /proc, stops it, and writes every number to
-RESULTS/results.json; bench/report.py turns that into BENCHMARKS.md.
+In each of BENCH_RUNS rounds, starts each server in turn on 127.0.0.1
+(ephemeral or free ports), runs every workload once with wrk, measures the
+server's CPU from /proc, and stops it; so every server meets the shared
+machine's changing load alike and the medians are over rounds. Round 1
+also checks that every workload's URL answers 200 (a workload that does
+not is skipped with the reason) and measures memory at 1,000 connections.
+Every number goes to RESULTS/results.json; bench/report.py turns that into
+BENCHMARKS.md.
 
 Servers (each skipped with a reason when its pieces are missing):
   bare-mhd         bench/bare_mhd.c: libmicrohttpd alone, 1 KiB from memory
-  bare-mhd-48k     the same with strata's connection memory limit (48 KiB)
   bare-mhd-fd      the same, open+fstat+fd (sendfile) per request
   strata-static    strata, static only
   strata-ref       strata, logging -> auth (bcrypt user) -> profiling -> static
@@ -310,20 +313,18 @@ def check_url(srv, wl):
     return None
 
 
-def measure(srv, server_name, variant, workloads):
-    for wl in workloads:
-        why = check_url(srv, wl)
-        if why:
-            skip(server_name, variant, wl.label, why)
+def measure_once(srv, spec, rnd):
+    """One run of each of spec's workloads that answered 200."""
+    for wl in spec.workloads:
+        if wl.label in spec.broken:
             continue
-        for i in range(RUNS):
-            r = run_wrk(srv, wl)
-            r.update(server=server_name, variant=variant, workload=wl.label, run=i + 1)
-            results["runs"].append(r)
-            log("%-16s %-22s run %d: %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms  %8.1f MiB/s  "
-                "cpu %7.1f us/req%s" % (server_name, wl.label, i + 1, r["rps"], r["p50_ms"],
-                                        r["p99_ms"], r["mibs"], r["cpu_us_per_req"] or 0,
-                                        "  errors %s" % r["errors"] if r["errors"] else ""))
+        r = run_wrk(srv, wl)
+        r.update(server=spec.name, variant=spec.variant, workload=wl.label, run=rnd)
+        results["runs"].append(r)
+        log("%-16s %-22s run %d: %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms  %8.1f MiB/s  "
+            "cpu %7.1f us/req%s" % (spec.name, wl.label, rnd, r["rps"], r["p50_ms"],
+                                    r["p99_ms"], r["mibs"], r["cpu_us_per_req"] or 0,
+                                    "  errors %s" % r["errors"] if r["errors"] else ""))
 
 
 def skip(server, variant, workload, why):
@@ -437,32 +438,19 @@ def write(path, text):
     return path
 
 
-def run_bare():
-    exe = os.path.join(BUILD, "bench", "bare_mhd")
-    if not os.path.exists(exe):
-        skip("bare-mhd", "", None, "%s was not built" % exe)
-        return
-    for name, extra, desc in (
-            ("bare-mhd", [], "1 KiB from memory"),
-            ("bare-mhd-48k", ["--pool", "49152"],
-             "1 KiB from memory, connection memory limit 48 KiB as strata sets it by default "
-             "(2 × max_header_size + 16 KiB; MHD zeroes that pool per request)"),
-            ("bare-mhd-fd", ["--fd", os.path.join(DOCROOT, "1k.html")],
-             "open+fstat+fd (sendfile) per request")):
-        if not want(name):
-            continue
-        srv = Server(name, [exe] + extra, WORK)
-        results["servers"][name] = {"cmd": " ".join([os.path.relpath(exe, ROOT)] + extra),
-                                    "desc": desc}
-        try:
-            memory(srv, name)
-            wls = [Workload("1k", "/1k.html", label="1k-keepalive")]
-            if name == "bare-mhd":
-                wls.append(Workload("1k-close", "/1k.html", headers=["Connection: close"],
-                                    label="1k-close"))
-            measure(srv, name, desc, wls)
-        finally:
-            srv.stop()
+class Spec:
+    """A server configuration: how to start it and what to run against it.
+    Every round starts it, runs each workload once and stops it, so all
+    servers meet the machine's changing load alike (the medians are over
+    rounds)."""
+
+    def __init__(self, name, variant, desc, cmd, start, workloads=(), mem_headers=(),
+                 soak_headers=None, custom=None):
+        self.name, self.variant, self.desc, self.cmd = name, variant, desc, cmd
+        self.start, self.workloads = start, list(workloads)
+        self.mem_headers, self.soak_headers, self.custom = list(mem_headers), soak_headers, custom
+        self.broken = set()
+        results["servers"][name] = {"cmd": cmd, "desc": desc}
 
 
 def strata_ini(name, body, server_extra=""):
@@ -476,29 +464,46 @@ def plugins_missing(names):
     return [n for n in names if not os.path.exists(os.path.join(BUILD, "plugins", n + ".so"))]
 
 
-def start_strata(name, ini):
-    return Server(name, [os.path.join(BUILD, "strata"), "serve", ini], WORK)
+def strata_starter(name, ini):
+    return lambda: Server(name, [os.path.join(BUILD, "strata"), "serve", ini], WORK)
 
 
-def run_strata():
+def bare_specs():
+    exe = os.path.join(BUILD, "bench", "bare_mhd")
+    if not os.path.exists(exe):
+        skip("bare-mhd", "", None, "%s was not built" % exe)
+        return []
+    out = []
+    for name, extra, desc in (
+            ("bare-mhd", [], "1 KiB from memory"),
+            ("bare-mhd-fd", ["--fd", os.path.join(DOCROOT, "1k.html")],
+             "open+fstat+fd (sendfile) per request")):
+        if not want(name):
+            continue
+        wls = [Workload("1k", "/1k.html", label="1k-keepalive")]
+        if name == "bare-mhd":
+            wls.append(Workload("1k-close", "/1k.html", headers=["Connection: close"],
+                                label="1k-close"))
+        out.append(Spec(name, desc, desc, " ".join([os.path.relpath(exe, ROOT)] + extra),
+                        (lambda n=name, e=extra: Server(n, [exe] + e, WORK)), wls))
+    return out
+
+
+def strata_specs():
     exe = os.path.join(BUILD, "strata")
     if not os.path.exists(exe):
         skip("strata", "", None, "%s was not built" % exe)
-        return
+        return []
+    out = []
     if want("strata-static"):
         miss = plugins_missing(["static"])
         if miss:
             skip("strata-static", "static", None, "plugin not built: %s" % ", ".join(miss))
         else:
             ini = strata_ini("strata-static", "[app:main]\nuse = static\nroot = %s\n" % DOCROOT)
-            srv = start_strata("strata-static", ini)
-            results["servers"]["strata-static"] = {"cmd": "build/bench/strata serve strata-static.ini",
-                                                   "desc": "static only"}
-            try:
-                memory(srv, "strata-static")
-                measure(srv, "strata-static", "static", static_workloads())
-            finally:
-                srv.stop()
+            out.append(Spec("strata-static", "static", "static only",
+                            "build/bench/strata serve strata-static.ini",
+                            strata_starter("strata-static", ini), static_workloads()))
     if want("strata-ref"):
         miss = plugins_missing(["logging", "auth", "profiling", "static"])
         if miss:
@@ -524,22 +529,18 @@ root = %s
 [pipeline:main]
 pipeline = log auth prof static
 """ % (os.path.join(WORK, "strata-access.log"), HTPASSWD, DOCROOT))
-            srv = start_strata("strata-ref", ini)
-            results["servers"]["strata-ref"] = {
-                "cmd": "build/bench/strata serve strata-ref.ini",
-                "desc": "logging -> auth -> profiling -> static"}
-            try:
-                memory(srv, "strata-ref", headers=[AUTH_B])
-                wls = auth_workloads() + [Workload("64k", "/64k.html", headers=[AUTH_B],
-                                                   label="64k-keepalive-bcrypt"),
-                                          Workload("10m-t2", "/10m.bin", conns=8, threads=2,
-                                                   headers=[AUTH_B], label="10m-c8-t2-bcrypt")]
-                measure(srv, "strata-ref", "logging auth profiling static", wls)
-                soak(srv, "strata-ref", [AUTH_B])
-            finally:
-                srv.stop()
+            wls = auth_workloads() + [Workload("64k", "/64k.html", headers=[AUTH_B],
+                                               label="64k-keepalive-bcrypt"),
+                                      Workload("10m-t2", "/10m.bin", conns=8, threads=2,
+                                               headers=[AUTH_B], label="10m-c8-t2-bcrypt")]
+            out.append(Spec("strata-ref", "logging auth profiling static",
+                            "logging -> auth -> profiling -> static",
+                            "build/bench/strata serve strata-ref.ini",
+                            strata_starter("strata-ref", ini), wls, mem_headers=[AUTH_B],
+                            soak_headers=[AUTH_B]))
     if want("strata-blocking"):
-        run_blocking()
+        out += blocking_specs()
+    return out
 
 
 def soak(srv, name, headers, target=1000000, limit_s=90):
@@ -563,13 +564,47 @@ def soak(srv, name, headers, target=1000000, limit_s=90):
         sum(p["rss_kib"] for p in after)))
 
 
-def run_blocking():
+def blocking_round(srv, spec, rnd):
+    """One fast-alone run, then the slow load with fast requests meanwhile."""
+    threads = spec.threads
+    slow, fast = spec.workloads
+    r = run_wrk(srv, fast)
+    r.update(threads=threads, kind="fast-alone", run=rnd)
+    results["blocking"].append(r)
+    t0 = cpu_ticks(srv.pids())
+    ps = subprocess.Popen(slow.argv(srv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    pf = subprocess.Popen(fast.argv(srv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    outs = ps.communicate(timeout=DURATION + 60)[0]
+    outf = pf.communicate(timeout=DURATION + 60)[0]
+    cpu_s = (cpu_ticks(srv.pids()) - t0) / CLK_TCK
+    for kind, out, wl in (("slow", outs, slow), ("fast-during", outf, fast)):
+        w = parse_wrk(out)
+        if w is None:
+            raise RuntimeError("wrk gave no summary:\n" + out)
+        secs = w["duration_us"] / 1e6
+        results["blocking"].append({
+            "threads": threads, "kind": kind, "run": rnd,
+            "cmd": " ".join(shlex.quote(x) for x in wl.argv(srv)).replace(
+                srv.url(""), "http://127.0.0.1:PORT"),
+            "requests": w["requests"], "seconds": secs, "rps": w["requests"] / secs,
+            "p50_ms": w["p50_us"] / 1000, "p99_ms": w["p99_us"] / 1000, "cpu_s_both": cpu_s,
+            "errors": {k: w[k] for k in ("connect", "read", "write", "status", "timeout")
+                       if w[k]}})
+    b = [x for x in results["blocking"] if x["threads"] == threads and x["run"] == rnd]
+    log("%s run %d: %s" % (spec.name, rnd, "; ".join(
+        "%s %.0f req/s p99 %.2f ms" % (x["kind"], x["rps"], x["p99_ms"]) for x in b)))
+
+
+def blocking_specs():
     so = os.path.join(BUILD, "bench", "sleep20.so")
     miss = plugins_missing(["static"])
     if not os.path.exists(so) or miss:
         skip("strata-blocking", "sleep20 static", None,
              "missing: %s" % ", ".join(miss + ([so] if not os.path.exists(so) else [])))
-        return
+        return []
+    out = []
     for threads in (8, 32, 128):
         name = "strata-blocking-%d" % threads
         ini = strata_ini(name, """[filter:sleep20]
@@ -588,69 +623,32 @@ use = urlmap
 / = static
 /slow = slow
 """ % (so, DOCROOT), server_extra="threads = %d\nqueue = 4096\n" % threads)
-        srv = start_strata(name, ini)
-        results["servers"][name] = {"cmd": "build/bench/strata serve %s.ini" % name,
-                                    "desc": "threads = %d; /slow: sleep20 -> static" % threads}
-        try:
-            slow = Workload("slow", "/slow/1k.html", conns=2 * threads, label="slow")
-            fast = Workload("fast", "/1k.html", conns=8, label="fast")
-            for wl in (slow, fast):
-                why = check_url(srv, wl)
-                if why:
-                    skip(name, "blocking", wl.label, why)
-                    break
-            else:
-                for i in range(RUNS):          # fast alone, the baseline
-                    r = run_wrk(srv, fast)
-                    r.update(threads=threads, kind="fast-alone", run=i + 1)
-                    results["blocking"].append(r)
-                for i in range(RUNS):          # slow, and fast meanwhile
-                    t0 = cpu_ticks(srv.pids())
-                    ps = subprocess.Popen(slow.argv(srv), stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True)
-                    pf = subprocess.Popen(fast.argv(srv), stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True)
-                    outs, outf = ps.communicate(timeout=DURATION + 60)[0], \
-                        pf.communicate(timeout=DURATION + 60)[0]
-                    cpu_s = (cpu_ticks(srv.pids()) - t0) / CLK_TCK
-                    for kind, out, wl in (("slow", outs, slow), ("fast-during", outf, fast)):
-                        w = parse_wrk(out)
-                        if w is None:
-                            raise RuntimeError("wrk gave no summary:\n" + out)
-                        secs = w["duration_us"] / 1e6
-                        results["blocking"].append({
-                            "threads": threads, "kind": kind, "run": i + 1,
-                            "cmd": " ".join(shlex.quote(x) for x in wl.argv(srv)).replace(
-                                srv.url(""), "http://127.0.0.1:PORT"),
-                            "requests": w["requests"], "seconds": secs,
-                            "rps": w["requests"] / secs, "p50_ms": w["p50_us"] / 1000,
-                            "p99_ms": w["p99_us"] / 1000, "cpu_s_both": cpu_s,
-                            "errors": {k: w[k] for k in ("connect", "read", "write", "status",
-                                                         "timeout") if w[k]}})
-                b = [r for r in results["blocking"] if r["threads"] == threads]
-                for kind in ("fast-alone", "slow", "fast-during"):
-                    rs = [r["rps"] for r in b if r["kind"] == kind]
-                    p99 = [r["p99_ms"] for r in b if r["kind"] == kind]
-                    log("%s %-11s %s req/s, p99 %s ms" % (
-                        name, kind, " ".join("%.0f" % x for x in rs),
-                        " ".join("%.2f" % x for x in p99)))
-        finally:
-            srv.stop()
+        spec = Spec(name, "blocking", "threads = %d; /slow: sleep20 -> static" % threads,
+                    "build/bench/strata serve %s.ini" % name, strata_starter(name, ini),
+                    [Workload("slow", "/slow/1k.html", conns=2 * threads, label="slow"),
+                     Workload("fast", "/1k.html", conns=8, label="fast")],
+                    custom=blocking_round)
+        spec.threads = threads
+        out.append(spec)
+    return out
 
 
-def run_lighttpd():
+def lighttpd_specs():
     exe = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
     if not os.path.exists(exe):
         skip("lighttpd", "", None, "lighttpd is not installed")
-        return
+        return []
+    out = []
     for name, auth in (("lighttpd", False), ("lighttpd-auth", True)):
         if not want(name):
             continue
-        port = free_port()
         d = os.path.join(WORK, name)
         os.makedirs(d, exist_ok=True)
-        mods = ['"mod_accesslog"'] + (['"mod_auth"', '"mod_authn_file"'] if auth else [])
-        conf = """server.modules = ( %s )
+
+        def start(name=name, auth=auth, d=d):
+            port = free_port()
+            mods = ['"mod_accesslog"'] + (['"mod_auth"', '"mod_authn_file"'] if auth else [])
+            conf = """server.modules = ( %s )
 server.document-root = "%s"
 server.bind = "127.0.0.1"
 server.port = %d
@@ -660,40 +658,40 @@ server.max-connections = 8192
 accesslog.filename = "%s/access.log"
 mimetype.assign = ( ".html" => "text/html", ".bin" => "application/octet-stream" )
 """ % (", ".join(mods), DOCROOT, port, d, d)
-        if auth:
-            conf += """auth.backend = "htpasswd"
+            if auth:
+                conf += """auth.backend = "htpasswd"
 auth.backend.htpasswd.userfile = "%s"
 auth.require = ( "/" => ( "method" => "basic", "realm" => "bench", "require" => "valid-user" ) )
 """ % HTPASSWD
-        path = write(os.path.join(d, "lighttpd.conf"), conf)
-        results["configs"][name] = conf
-        srv = Server(name, [exe, "-D", "-f", path], d, port=port)
-        results["servers"][name] = {"cmd": "lighttpd -D -f %s/lighttpd.conf" % name,
-                                    "desc": "mod_accesslog + mod_auth + static" if auth
-                                    else "static + mod_accesslog"}
-        try:
-            if auth:
-                memory(srv, name, headers=[AUTH_A])
-                measure(srv, name, "accesslog auth static", auth_workloads())
-            else:
-                memory(srv, name)
-                measure(srv, name, "accesslog static", static_workloads())
-        finally:
-            srv.stop()
+            path = write(os.path.join(d, "lighttpd.conf"), conf)
+            results["configs"][name] = re.sub(r"server.port = \d+", "server.port = PORT", conf)
+            return Server(name, [exe, "-D", "-f", path], d, port=port)
+        if auth:
+            out.append(Spec(name, "accesslog auth static", "mod_accesslog + mod_auth + static",
+                            "lighttpd -D -f %s/lighttpd.conf" % name, start, auth_workloads(),
+                            mem_headers=[AUTH_A]))
+        else:
+            out.append(Spec(name, "accesslog static", "static + mod_accesslog",
+                            "lighttpd -D -f %s/lighttpd.conf" % name, start,
+                            static_workloads()))
+    return out
 
 
-def run_nginx():
+def nginx_specs():
     exe = shutil.which("nginx") or "/usr/sbin/nginx"
     if not os.path.exists(exe):
         skip("nginx", "", None, "nginx is not installed")
-        return
+        return []
+    out = []
     for name, auth in (("nginx", False), ("nginx-auth", True)):
         if not want(name):
             continue
-        port = free_port()
         d = os.path.join(WORK, name)
         os.makedirs(d, exist_ok=True)
-        conf = """daemon off;
+
+        def start(name=name, auth=auth, d=d):
+            port = free_port()
+            conf = """daemon off;
 worker_processes auto;
 pid %s/nginx.pid;
 error_log %s/error.log;
@@ -716,52 +714,78 @@ http {
 %s    }
 }
 """ % (d, d, d, d, d, d, d, d, port, DOCROOT,
-            '        auth_basic "bench";\n        auth_basic_user_file %s;\n' % HTPASSWD
-            if auth else "")
-        path = write(os.path.join(d, "nginx.conf"), conf)
-        results["configs"][name] = conf
-        srv = Server(name, [exe, "-e", os.path.join(d, "error.log"), "-p", d, "-c", path], d,
-                     port=port)
-        results["servers"][name] = {"cmd": "nginx -e %s/error.log -p %s -c %s/nginx.conf"
-                                    % (name, name, name),
-                                    "desc": "access_log + auth_basic + static" if auth
-                                    else "static + access_log"}
-        try:
-            if auth:
-                memory(srv, name, headers=[AUTH_A])
-                measure(srv, name, "access_log auth_basic static", auth_workloads())
-            else:
-                memory(srv, name)
-                measure(srv, name, "access_log static", static_workloads())
-        finally:
-            srv.stop()
+                '        auth_basic "bench";\n        auth_basic_user_file %s;\n' % HTPASSWD
+                if auth else "")
+            path = write(os.path.join(d, "nginx.conf"), conf)
+            results["configs"][name] = re.sub(r"listen 127.0.0.1:\d+", "listen 127.0.0.1:PORT",
+                                              conf)
+            return Server(name, [exe, "-e", os.path.join(d, "error.log"), "-p", d, "-c", path],
+                          d, port=port)
+        cmd = "nginx -e %s/error.log -p %s -c %s/nginx.conf" % (name, name, name)
+        if auth:
+            out.append(Spec(name, "access_log auth_basic static",
+                            "access_log + auth_basic + static", cmd, start, auth_workloads(),
+                            mem_headers=[AUTH_A]))
+        else:
+            out.append(Spec(name, "access_log static", "static + access_log", cmd, start,
+                            static_workloads()))
+    return out
 
 
-def run_paste():
+def paste_specs():
     if not want("paste"):
-        return
+        return []
     probe = subprocess.run([PY, "-c", "import paste.httpserver, paste.auth.basic, "
                             "paste.translogger, paste.urlparser"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if probe.returncode != 0:
         skip("paste", "", None, "python3-paste is not importable by %s: %s"
              % (PY, probe.stderr.strip().splitlines()[-1:] or ""))
-        return
+        return []
     d = os.path.join(WORK, "paste")
     os.makedirs(d, exist_ok=True)
     argv = [PY, os.path.join(ROOT, "bench", "paste_server.py"), DOCROOT, HTPASSWD,
             os.path.join(d, "access.log"), "16"]
-    srv = Server("paste", argv, d)
-    m = re.search(r"auth check: (.*)", srv.stderr())
-    results["servers"]["paste"] = {
-        "cmd": "%s bench/paste_server.py DOCROOT HTPASSWD ACCESS_LOG 16" % PY,
-        "desc": "TransLogger -> AuthBasicHandler -> StaticURLParser, paste.httpserver "
-                "thread pool of 16; auth check: %s" % (m.group(1) if m else "?")}
+    spec = Spec("paste", "TransLogger AuthBasicHandler StaticURLParser",
+                "TransLogger -> AuthBasicHandler -> StaticURLParser, paste.httpserver "
+                "thread pool of 16", "%s bench/paste_server.py DOCROOT HTPASSWD ACCESS_LOG 16"
+                % PY, None, auth_workloads(), mem_headers=[AUTH_A])
+
+    def start():
+        srv = Server("paste", argv, d)
+        m = re.search(r"auth check: (.*)", srv.stderr())
+        results["servers"]["paste"]["desc"] = spec.desc + "; auth check: %s" % (
+            m.group(1) if m else "?")
+        return srv
+    spec.start = start
+    return spec and [spec]
+
+
+def run_round(spec, rnd):
+    srv = spec.start()
     try:
-        memory(srv, "paste", headers=[AUTH_A])
-        measure(srv, "paste", "TransLogger AuthBasicHandler StaticURLParser", auth_workloads())
+        if rnd == 1:
+            for wl in spec.workloads:
+                why = check_url(srv, wl)
+                if why:
+                    skip(spec.name, spec.variant, wl.label, why)
+                    spec.broken.add(wl.label)
+            if not spec.custom:
+                memory(srv, spec.name, headers=spec.mem_headers)
+        if spec.custom:
+            if not spec.broken:
+                spec.custom(srv, spec, rnd)
+        else:
+            measure_once(srv, spec, rnd)
+        if rnd == RUNS and spec.soak_headers is not None:
+            soak(srv, spec.name, spec.soak_headers)
     finally:
         srv.stop()
+    # keep the access logs from filling the disk
+    for dp, _, fs in os.walk(WORK):
+        for fn in fs:
+            if fn.endswith("access.log"):
+                os.truncate(os.path.join(dp, fn), 0)
 
 
 def machine():
@@ -818,7 +842,7 @@ def perf_profile():
     ini = os.path.join(WORK, "strata-ref.ini")
     if not os.path.exists(ini):
         return
-    srv = start_strata("strata-ref-perf", ini)
+    srv = strata_starter("strata-ref-perf", ini)()
     try:
         wl = Workload("1k", "/1k.html", headers=[AUTH_B], label="1k-keepalive-bcrypt")
         if check_url(srv, wl):
@@ -843,8 +867,14 @@ def perf_profile():
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                              timeout=300)
         lines = [l for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
+        rep = subprocess.run([perf, "report", "-i", data, "--stdio", "--no-children",
+                              "--sort", "dso", "-g", "none", "--percent-limit", "0.3"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             timeout=300)
+        by_dso = [l for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
         results["perf"] = {"event": event, "cmd": "perf record -e %s -g -p WORKER; %s"
-                           % (event, r["cmd"]), "rps": r["rps"], "top": lines[:40]}
+                           % (event, r["cmd"]), "rps": r["rps"], "top": lines[:40],
+                           "by_dso": by_dso[:15]}
         log("perf: %d lines of profile (%s)" % (len(lines), event))
     finally:
         srv.stop()
@@ -864,20 +894,31 @@ def main():
     results["params"] = {"runs": RUNS, "duration": DURATION, "only": ONLY,
                          "clk_tck": CLK_TCK}
     t0 = time.time()
-    steps = [run_bare, run_strata, run_lighttpd, run_nginx, run_paste, perf_profile]
-    for step in steps:
+    dead = set()
+    specs = []
+    for make in (bare_specs, strata_specs, lighttpd_specs, nginx_specs, paste_specs):
         try:
-            step()
-        except Exception as e:          # one broken server must not lose the others
-            log("%s failed: %s" % (step.__name__, e))
-            results["notes"].append("%s failed: %s" % (step.__name__, e))
-        # keep the access logs from filling the disk between servers
-        for dp, _, fs in os.walk(WORK):
-            for f in fs:
-                if f.endswith("access.log"):
-                    os.truncate(os.path.join(dp, f), 0)
-        with open(os.path.join(RESULTS, "results.json"), "w") as f:
-            json.dump(results, f, indent=1)
+            specs += make()
+        except Exception as e:          # one broken peer must not lose the others
+            log("%s failed: %s" % (make.__name__, e))
+            results["notes"].append("%s failed: %s" % (make.__name__, e))
+    for rnd in range(1, RUNS + 1):
+        log("round %d of %d" % (rnd, RUNS))
+        for spec in specs:
+            if rnd > 1 and spec.name in dead:
+                continue
+            try:
+                run_round(spec, rnd)
+            except Exception as e:
+                log("%s round %d failed: %s" % (spec.name, rnd, e))
+                results["notes"].append("%s round %d failed: %s" % (spec.name, rnd, e))
+                dead.add(spec.name)
+            with open(os.path.join(RESULTS, "results.json"), "w") as f:
+                json.dump(results, f, indent=1)
+    try:
+        perf_profile()
+    except Exception as e:
+        results["notes"].append("perf profile failed: %s" % e)
     results["elapsed_s"] = time.time() - t0
     results["loadavg_end"] = loadavg()
     with open(os.path.join(RESULTS, "results.json"), "w") as f:

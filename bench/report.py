@@ -20,7 +20,7 @@ ins_path = os.path.join(res_dir, "instructions.json")
 INS = json.load(open(ins_path)) if os.path.exists(ins_path) else None
 
 STRATA = ("strata-static", "strata-ref")
-ORDER = ["bare-mhd", "bare-mhd-48k", "bare-mhd-fd", "strata-static", "strata-ref", "lighttpd", "lighttpd-auth",
+ORDER = ["bare-mhd", "bare-mhd-fd", "strata-static", "strata-ref", "lighttpd", "lighttpd-auth",
          "nginx", "nginx-auth", "paste"]
 out = []
 
@@ -112,9 +112,11 @@ w()
 
 w("## Method")
 w()
-w("- Each server is started alone on 127.0.0.1 (ephemeral or free port), every workload URL "
-  "is checked to answer 200 once, then wrk runs against it; the server is stopped before "
-  "the next one starts. wrk runs on the same cores as the servers.")
+w("- Rounds: in each of the %d rounds every server is started alone on 127.0.0.1 "
+  "(ephemeral or free port), each of its workloads runs once with wrk, and it is stopped "
+  "before the next one starts; so all servers meet the shared machine's changing load "
+  "alike, and run N of a point is from round N. Round 1 first checks that every workload "
+  "URL answers 200. wrk runs on the same cores as the servers." % R["params"]["runs"])
 w("- **CPU µs/req**: utime+stime from `/proc/PID/stat` summed over the server's processes "
   "(strata supervisor + worker, nginx master + workers, ...) just before and just after wrk, "
   "divided by the requests wrk completed. Clock ticks are %s ms, so short runs of slow "
@@ -182,7 +184,7 @@ for sp in sorted([p for p in points.values() if p["server"] in STRATA], key=sort
     for pp in sorted([p for p in points.values() if p["server"] not in STRATA], key=sort_key):
         same = pp["workload"] == sp["workload"]
         plain_peer = pp["workload"] == base(sp["workload"]) and pp["server"] in (
-            "bare-mhd", "bare-mhd-48k", "bare-mhd-fd", "lighttpd", "nginx")
+            "bare-mhd", "bare-mhd-fd", "lighttpd", "nginx")
         if not (same or plain_peer):
             continue
         w("| %s | %s | %s | %s | %s | %s | %s |" % (
@@ -258,6 +260,13 @@ for th in sorted({b["threads"] for b in B}):
     rows.append(("fast requests p99 while the 20 ms stage is loaded, threads = %d" % th,
                  "%s ms during vs %s ms alone" % (f(during, "%.2f"), f(alone, "%.2f")),
                  f(during / alone if during and alone else None, "%.2f"), "(reported)", "-"))
+for s_ in R.get("soak", []):
+    before_, after_ = (sum(p["rss_kib"] for p in s_["before"]),
+                       sum(p["rss_kib"] for p in s_["after"]))
+    rows.append(("RSS growth over %d requests (%s)" % (s_["requests"], s_["server"]),
+                 "%d KiB -> %d KiB (%+d KiB)" % (before_, after_, after_ - before_), "-",
+                 "none (<= 1024 KiB counted as none)",
+                 verdict(after_ - before_ <= 1024 if s_["requests"] >= 1000000 else None)))
 w("## Targets of issue 8")
 w()
 w("| target | measured | ratio | wanted | verdict |")
@@ -399,8 +408,13 @@ if P:
     w("## Where the CPU goes (perf, reference pipeline, 1 KiB keep-alive)")
     w()
     w("`%s` (%.0f req/s under perf; not in the tables above). Self time by shared object "
-      "and symbol, above 0.7%%:" % (re.sub(r"-s \S+report.lua", "-s report.lua", P["cmd"]),
-                                    P["rps"]))
+      "(first), then by symbol above 0.7%%:"
+      % (re.sub(r"-s \S+report.lua", "-s report.lua", P["cmd"]), P["rps"]))
+    w()
+    w("```")
+    for l in P.get("by_dso", []):
+        w(re.sub(r"(\s+-)+\s*$", "", l))
+    w("```")
     w()
     w("```")
     for l in P["top"]:
