@@ -38,8 +38,9 @@ MAIN_OBJ := $(BUILD)/obj/host/main.o
 KIT_SRC  := sdk/strata-test.c host/request.c host/arena.c host/options.c
 KIT_OBJ  := $(KIT_SRC:%.c=$(BUILD)/obj/kit/%.o)
 
+# plugins/lib/ holds code several plugins compile in (LIB_SRC_NAME in plugin.mk).
 PLUGINS := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
-PLUGINS := $(sort $(PLUGINS))
+PLUGINS := $(filter-out lib,$(sort $(PLUGINS)))
 -include $(wildcard plugins/*/plugin.mk)
 PLUGIN_SO := $(PLUGINS:%=$(BUILD)/plugins/%.so)
 
@@ -75,9 +76,9 @@ $(BUILD)/strata: $(HOST_OBJ) $(MAIN_OBJ)
 
 # plugins/NAME/*.c -> NAME.so; plugins/NAME/plugin.mk may set LIBS_NAME, CFLAGS_NAME.
 .SECONDEXPANSION:
-$(BUILD)/plugins/%.so: $$(wildcard plugins/%/*.c) $$(wildcard plugins/%/*.h) sdk/strata.h
+$(BUILD)/plugins/%.so: $$(wildcard plugins/%/*.c) $$(LIB_SRC_$$*) $$(wildcard plugins/%/*.h) sdk/strata.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CFLAGS_$*) -fPIC -shared -fvisibility=hidden $(PLUGIN_LDDEFS) \
+	$(CC) $(ALL_CFLAGS) $(CFLAGS_$*) -Iplugins/lib -fPIC -shared -fvisibility=hidden $(PLUGIN_LDDEFS) \
 	    $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) $(LIBS_$*)
 
 $(BUILD)/testplugins/%.so: tests/fixtures/plugins/%.c sdk/strata.h
@@ -92,14 +93,14 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(HOST_OBJ) $(BUILD)/libstrata-test.a
 
 # Plugin unit tests compile the plugin in and run it against the test kit;
 # test_NAME_threads.c is a second test binary for plugin NAME (TSan).
-$(BUILD)/tests/test_%_threads: tests/plugins/test_%_threads.c $$(wildcard plugins/%/*.c) $(BUILD)/libstrata-test.a
+$(BUILD)/tests/test_%_threads: tests/plugins/test_%_threads.c $$(wildcard plugins/%/*.c) $$(LIB_SRC_$$*) $(BUILD)/libstrata-test.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CFLAGS_$*) -Iplugins/$* $(filter %.c,$^) $(BUILD)/libstrata-test.a \
+	$(CC) $(ALL_CFLAGS) $(CFLAGS_$*) -Iplugins/$* -Iplugins/lib $(filter %.c,$^) $(BUILD)/libstrata-test.a \
 	    -o $@ $(LDFLAGS_ALL) -lcmocka $(LIBS_$*) -lpthread -lm
 
-$(BUILD)/tests/test_%: tests/plugins/test_%.c $$(wildcard plugins/%/*.c) $(BUILD)/libstrata-test.a
+$(BUILD)/tests/test_%: tests/plugins/test_%.c $$(wildcard plugins/%/*.c) $$(LIB_SRC_$$*) $(BUILD)/libstrata-test.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CFLAGS_$*) -Iplugins/$* $(filter %.c,$^) $(BUILD)/libstrata-test.a \
+	$(CC) $(ALL_CFLAGS) $(CFLAGS_$*) -Iplugins/$* -Iplugins/lib $(filter %.c,$^) $(BUILD)/libstrata-test.a \
 	    -o $@ $(LDFLAGS_ALL) -lcmocka $(LIBS_$*) -lpthread -lm
 
 deps:

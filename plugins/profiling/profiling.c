@@ -7,7 +7,7 @@
  * complete. Aggregation is per thread (thread_data) and merged when the
  * report is read: no lock and no shared write on the request path. */
 #include "strata.h"
-#include "buf.h"
+#include "textbuf.h"
 #include "prof.h"
 #include <stdio.h>
 #include <stdlib.h>

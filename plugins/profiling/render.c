@@ -1,6 +1,6 @@
 /* render.c — the report as JSON, Prometheus text (format 0.0.4) and an
  * HTML page with inline SVG charts (no external assets, no script). */
-#include "buf.h"
+#include "textbuf.h"
 #include "prof.h"
 #include <stdio.h>
 #include <string.h>

@@ -13,7 +13,7 @@
  * As an [app:] it answers every request it gets (its mount is where it
  * lives); as a [filter:] it answers on `path` and passes the rest on. */
 #include "strata.h"
-#include "buf.h"
+#include "textbuf.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

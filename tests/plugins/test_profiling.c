@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "strata-test.h"
-#include "buf.h"
+#include "textbuf.h"
 #include "hist.h"
 #include "prof.h"
 

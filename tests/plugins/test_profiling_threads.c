@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "strata-test.h"
-#include "buf.h"
+#include "textbuf.h"
 #include "prof.h"
 
 #include <pthread.h>

@@ -1,8 +1,8 @@
-/* buf.h — a growing text buffer for the report pages (malloc'd; the body
+/* textbuf.h — a growing text buffer for pages plugins render (malloc'd; the body
  * is handed to the host with STRATA_BODY_FREE). On allocation failure it
  * keeps what it has and sets `oom`; the caller answers 500. */
-#ifndef PROF_BUF_H
-#define PROF_BUF_H
+#ifndef STRATA_TEXTBUF_H
+#define STRATA_TEXTBUF_H
 #include <stddef.h>
 
 typedef struct sbuf {

@@ -1,5 +1,5 @@
 /* buf.c — see buf.h. */
-#include "buf.h"
+#include "textbuf.h"
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,0 +1,1 @@
+LIB_SRC_profiling := plugins/lib/textbuf.c

@@ -1,0 +1,1 @@
+LIB_SRC_status := plugins/lib/textbuf.c
