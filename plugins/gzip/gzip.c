@@ -26,6 +26,7 @@
  * deflate state (deflateReset instead of a 256 KiB allocation per request).
  */
 #include "strata.h"
+#include "httputil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -177,35 +178,6 @@ static int type_matches(const gzip_inst *g, const char *ctype)
         if (fnmatch(g->types.items[i], media, FNM_CASEFOLD) == 0)
             return 1;
     return 0;
-}
-
-/* Does the comma-separated value `v` hold `tok` (case-insensitive)? */
-static int has_token(const char *v, const char *tok)
-{
-    size_t n = strlen(tok);
-    while (v && *v) {
-        while (*v == ' ' || *v == '\t' || *v == ',')
-            v++;
-        size_t l = strcspn(v, ",");
-        size_t t = l;
-        while (t && is_ows(v[t - 1]))
-            t--;
-        if ((t == n && strncasecmp(v, tok, n) == 0) || (t == 1 && *v == '*'))
-            return 1;
-        v += l;
-    }
-    return 0;
-}
-
-static int vary_add(strata_request *req, const char *tok)
-{
-    const char *v = strata->resp_header(req, "Vary");
-    if (!v || !*v)
-        return strata->set_header(req, "Vary", tok);
-    if (has_token(v, tok))
-        return STRATA_OK;
-    const char *nv = strata->sprintf(req, "%s, %s", v, tok);
-    return nv ? strata->set_header(req, "Vary", nv) : STRATA_ERROR;
 }
 
 /* Cache-Control: no-transform forbids changing the bytes (RFC 9111). */
@@ -389,7 +361,7 @@ static int gzip_handle(void *inst, strata_request *req)
         return STRATA_OK;
 
     /* From here the representation depends on Accept-Encoding. */
-    if (vary_add(req, "Accept-Encoding"))
+    if (http_vary_add(strata, req, "Accept-Encoding"))
         return STRATA_ERROR;
     if (strata->header(req, "Range") || !accepts_gzip(strata->header(req, "Accept-Encoding")))
         return STRATA_OK;

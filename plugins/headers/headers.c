@@ -25,6 +25,7 @@
  * Nothing here blocks or allocates beyond the request arena.
  */
 #include "strata.h"
+#include "httputil.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -227,36 +228,6 @@ static int list_has(const strata_list *l, const char *name)
     return 0;
 }
 
-/* Does the comma-separated header value `v` hold `tok` (case-insensitive)? */
-static int has_token(const char *v, const char *tok)
-{
-    size_t n = strlen(tok);
-    while (v && *v) {
-        while (*v == ' ' || *v == '\t' || *v == ',')
-            v++;
-        size_t l = strcspn(v, ",");
-        size_t t = l;
-        while (t && (v[t - 1] == ' ' || v[t - 1] == '\t'))
-            t--;
-        if ((t == n && strncasecmp(v, tok, n) == 0) || (t == 1 && *v == '*'))
-            return 1;
-        v += l;
-    }
-    return 0;
-}
-
-/* Add `tok` to Vary unless it is there already (or Vary is "*"). */
-static int vary_add(strata_request *req, const char *tok)
-{
-    const char *v = strata->resp_header(req, "Vary");
-    if (!v || !*v)
-        return strata->set_header(req, "Vary", tok);
-    if (has_token(v, tok))
-        return STRATA_OK;
-    const char *nv = strata->sprintf(req, "%s, %s", v, tok);
-    return nv ? strata->set_header(req, "Vary", nv) : STRATA_ERROR;
-}
-
 /* An Origin the way browsers send it: "scheme://host[:port]" or "null". */
 static int origin_well_formed(const char *o)
 {
@@ -456,7 +427,7 @@ static int preflight(const headers_inst *h, strata_request *req, const char *ori
     const char *allow = h->allow_headers;
     if (!allow) {
         allow = reflectable(strata->header(req, "Access-Control-Request-Headers"));
-        if (vary_add(req, "Access-Control-Request-Headers"))
+        if (http_vary_add(strata, req, "Access-Control-Request-Headers"))
             return STRATA_ERROR;
     }
     if (allow && strata->set_header(req, "Access-Control-Allow-Headers", allow))
@@ -488,7 +459,7 @@ static int headers_handle(void *inst, strata_request *req)
         }
     }
     /* The answer depends on Origin unless every origin gets "*". */
-    if (h->n_origins && !(h->any_origin && !h->credentials) && vary_add(req, "Origin"))
+    if (h->n_origins && !(h->any_origin && !h->credentials) && http_vary_add(strata, req, "Origin"))
         return STRATA_ERROR;
     return apply_rules(h, req);
 }

@@ -1,0 +1,1 @@
+LIB_SRC_headers := plugins/lib/httputil.c
