@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *section_type_name(int type)
@@ -202,12 +203,146 @@ static int ini_error(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* iniparser says "iniparser: syntax error in FILE (N):\n-> TEXT": make
+     * it one line in our form, "FILE: line N: syntax error: ... 'TEXT'". */
+    const char *in = strstr(msg, " in "), *paren = strrchr(msg, '('), *arrow = strstr(msg, "-> ");
+    if (strncmp(msg, "iniparser: ", 11) == 0 && in && paren && paren > in) {
+        int line = atoi(paren + 1);
+        int wl = (int)(in - (msg + 11));
+        int tl = arrow ? (int)strcspn(arrow + 3, "\n") : 0;
+        if (ini_errs)
+            err_add(ini_errs, NULL, NULL, "line %d: %.*s: expected [section] or key = value%s%.*s%s",
+                    line, wl, msg + 11, arrow ? ", got '" : "", tl, arrow ? arrow + 3 : "",
+                    arrow ? "'" : "");
+        return 0;
+    }
     size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+    for (size_t i = 0; i < n; i++)
+        if (msg[i] == '\n')
+            msg[i] = ' ';
+    while (n && msg[n - 1] == ' ')
         msg[--n] = '\0';
     if (ini_errs)
         err_add(ini_errs, NULL, NULL, "%s", msg);
     return 0;
+}
+
+/* What iniparser accepts silently but a user surely did not mean: a key
+ * before any section (dropped), a section or a key given twice (merged,
+ * last wins). configparser refuses all three; so do we. */
+struct seen {
+    char name[128];               /* lowercased, as iniparser has it */
+    char orig[128];               /* as written                      */
+    int sec, line;
+};
+
+struct scan {
+    struct seen *secs, *keys;
+    int n_secs, n_keys;
+};
+
+static void scan_text(const char *text, size_t len, struct errs *e, struct scan *out)
+{
+    struct seen *secs = calloc(256, sizeof *secs), *keys = calloc(1024, sizeof *keys);
+    int n_secs = 0, n_keys = 0, cur = -1, lineno = 0, continued = 0;
+    for (size_t pos = 0; secs && keys && pos < len;) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n')
+            end++;
+        lineno++;
+        const char *l = text + pos;
+        size_t n = end - pos;
+        pos = end + 1;
+        while (n && isspace((unsigned char)*l))
+            l++, n--;
+        while (n && isspace((unsigned char)l[n - 1]))
+            n--;
+        int was_continued = continued;
+        continued = n && l[n - 1] == '\\';
+        if (was_continued || !n || *l == ';' || *l == '#')
+            continue;
+        if (*l == '[') {
+            const char *close = memchr(l, ']', n);
+            if (!close)
+                continue;                 /* iniparser reports it */
+            char name[128];
+            size_t k = 0;
+            for (const char *p = l + 1; p < close && k < sizeof name - 1; p++)
+                if (!isspace((unsigned char)*p))
+                    name[k++] = (char)tolower((unsigned char)*p);
+            name[k] = '\0';
+            cur = -1;
+            for (int i = 0; i < n_secs; i++)
+                if (strcmp(secs[i].name, name) == 0) {
+                    err_add(e, name, NULL, "line %d: the section appears twice (first at line %d)",
+                            lineno, secs[i].line);
+                    cur = i;
+                }
+            if (cur < 0 && n_secs < 256) {
+                snprintf(secs[n_secs].name, sizeof secs[n_secs].name, "%s", name);
+                secs[n_secs].line = lineno;
+                cur = n_secs++;
+            }
+            continue;
+        }
+        const char *eq = memchr(l, '=', n);
+        if (!eq)
+            continue;
+        char key[128], orig[128];
+        size_t k = 0;
+        for (const char *p = l; p < eq && k < sizeof key - 1; p++, k++) {
+            orig[k] = *p;
+            key[k] = (char)tolower((unsigned char)*p);
+        }
+        while (k && isspace((unsigned char)key[k - 1]))
+            k--;
+        key[k] = orig[k] = '\0';
+        if (cur < 0) {
+            err_add(e, NULL, NULL, "line %d: '%s' is outside any section: put it under [DEFAULT] "
+                    "or a section", lineno, key);
+            continue;
+        }
+        for (int i = 0; i < n_keys; i++)
+            if (keys[i].sec == cur && strcmp(keys[i].name, key) == 0)
+                err_add(e, secs[cur].name, key, "line %d: set twice (first at line %d)", lineno,
+                        keys[i].line);
+        if (n_keys < 1024) {
+            snprintf(keys[n_keys].name, sizeof keys[n_keys].name, "%s", key);
+            snprintf(keys[n_keys].orig, sizeof keys[n_keys].orig, "%s", orig);
+            keys[n_keys].sec = cur;
+            keys[n_keys].line = lineno;
+            n_keys++;
+        }
+    }
+    out->secs = secs;
+    out->keys = keys;
+    out->n_secs = n_secs;
+    out->n_keys = n_keys;
+}
+
+/* iniparser lowercases keys, but a urlmap's keys are paths, and paths are
+ * case-sensitive: give composite keys back the case they were written in. */
+static void restore_mount_case(struct config *c, const struct scan *sc)
+{
+    for (size_t i = 0; i < c->n_sec; i++) {
+        struct cfg_section *s = &c->sec[i];
+        if (s->type != SEC_COMPOSITE)
+            continue;
+        for (size_t k = 0; k < s->n_kv; k++)
+            for (int j = 0; j < sc->n_keys; j++) {
+                const struct seen *o = &sc->keys[j];
+                if (o->sec >= 0 && o->sec < sc->n_secs &&
+                    strcmp(sc->secs[o->sec].name, s->full) == 0 &&
+                    strcmp(o->name, s->kv[k].key) == 0 && strcmp(o->orig, o->name) != 0) {
+                    char *dup = strdup(o->orig);
+                    if (dup) {
+                        free(s->kv[k].key);
+                        s->kv[k].key = dup;
+                    }
+                    break;
+                }
+            }
+    }
 }
 
 const struct cfg_section *config_section(const struct config *c, int type, const char *name)
@@ -375,8 +510,18 @@ int config_load_from(struct config *c, const char *path, const char *read_path,
         err_add(&e, NULL, NULL, "cannot open config: %s", strerror(errno));
         return -1;
     }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+        err_add(&e, NULL, NULL, "cannot read config: %s", S_ISDIR(st.st_mode)
+                ? "Is a directory" : "not a regular file");
+        fclose(f);
+        return -1;
+    }
     c->text = slurp(f, &c->text_len);
     fclose(f);
+    struct scan sc = {0};
+    if (c->text)
+        scan_text(c->text, c->text_len, &e, &sc);
     c->path = strdup(path);
     char *abs = realpath(path, NULL);
     char *tmp = strdup(abs ? abs : path);
@@ -395,6 +540,8 @@ int config_load_from(struct config *c, const char *path, const char *read_path,
         if (d)
             iniparser_freedict(d);
         free(abs);
+        free(sc.secs);
+        free(sc.keys);
         return -1;
     }
 
@@ -462,6 +609,9 @@ int config_load_from(struct config *c, const char *path, const char *read_path,
     free(abs);
     server_apply(c, config_section(c, SEC_SERVER, "main"), config_section(c, SEC_DEFAULT, "default"),
                  over, n_over, &e);
+    restore_mount_case(c, &sc);
+    free(sc.secs);
+    free(sc.keys);
     return e.n ? -1 : 0;
 }
 

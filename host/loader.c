@@ -1,6 +1,7 @@
 /* loader.c — open a plugin without running its code until the stamp says
  * it was built for this host: the descriptor is data, read with dlsym. */
 #include "loader.h"
+#include "options.h"
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -72,6 +73,27 @@ static int find_in(void *ctx, const char *dir)
     return 0;
 }
 
+/* Plugin names found on disk, for "did you mean". */
+struct names {
+    char **v;
+    size_t n;
+};
+
+static void add_name(void *ctx, const char *path)
+{
+    struct names *nm = ctx;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len < 4)
+        return;
+    char **nv = realloc(nm->v, (nm->n + 1) * sizeof *nv);
+    if (!nv)
+        return;
+    nm->v = nv;
+    nm->v[nm->n++] = strndup(base, len - 3);
+}
+
 char *loader_find(const char *use, const char *plugin_path, const char *config_dir, char *err,
                   size_t errlen)
 {
@@ -90,10 +112,18 @@ char *loader_find(const char *use, const char *plugin_path, const char *config_d
     }
     struct find_ctx f = {use, NULL};
     each_dir(plugin_path, find_in, &f);
-    if (!f.found)
-        snprintf(err, errlen, "no plugin named '%s' in plugin_path '%s' or '%s' "
+    if (!f.found) {
+        struct names nm = {0};
+        loader_scan(plugin_path, add_name, &nm);
+        const char *near = suggest(use, (const char *const *)nm.v, nm.n);
+        snprintf(err, errlen, "no plugin named '%s' in plugin_path '%s' or '%s'%s%s%s "
                  "(see `strata plugins`)", use, plugin_path ? plugin_path : "",
-                 loader_builtin_dir());
+                 loader_builtin_dir(), near ? "; did you mean '" : "", near ? near : "",
+                 near ? "'?" : "");
+        for (size_t i = 0; i < nm.n; i++)
+            free(nm.v[i]);
+        free(nm.v);
+    }
     return f.found;
 }
 

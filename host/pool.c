@@ -11,13 +11,23 @@
 struct pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t idle_cv;        /* pool_start waits for every thread */
     void **ring;
     int cap, head, count;
+    int idle;                      /* threads waiting for work */
+    int limit;                     /* `queue`: requests that may wait */
     int stopping;
     int n_threads;
+    int want;                      /* threads asked for (read by them) */
     pthread_t *threads;
     void (*run)(void *);
 };
+
+/* Requests no idle thread is about to take (call with the lock held). */
+static int waiting(const struct pool *p)
+{
+    return p->count > p->idle ? p->count - p->idle : 0;
+}
 
 static void *pool_main(void *arg)
 {
@@ -29,8 +39,11 @@ static void *pool_main(void *arg)
         sigaltstack(&ss, NULL);
     for (;;) {
         pthread_mutex_lock(&p->mu);
+        if (++p->idle == p->want)
+            pthread_cond_signal(&p->idle_cv);
         while (p->count == 0 && !p->stopping)
             pthread_cond_wait(&p->cv, &p->mu);
+        p->idle--;
         if (p->count == 0 && p->stopping) {
             pthread_mutex_unlock(&p->mu);
             break;
@@ -38,7 +51,7 @@ static void *pool_main(void *arg)
         void *item = p->ring[p->head];
         p->head = (p->head + 1) % p->cap;
         p->count--;
-        scoreboard_queue(p->count);
+        scoreboard_queue(waiting(p));
         pthread_mutex_unlock(&p->mu);
         p->run(item);
     }
@@ -56,12 +69,16 @@ struct pool *pool_start(int threads, int queue_limit, void (*run)(void *))
     struct pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    p->cap = queue_limit > 0 ? queue_limit : 1;
+    /* The ring holds the waiting requests plus one per idle thread. */
+    p->limit = queue_limit > 0 ? queue_limit : 0;
+    p->cap = p->limit + threads + 1;
     p->ring = calloc((size_t)p->cap, sizeof *p->ring);
     p->threads = calloc((size_t)threads, sizeof *p->threads);
     p->run = run;
+    p->want = threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
+    pthread_cond_init(&p->idle_cv, NULL);
     if (!p->ring || !p->threads)
         goto fail;
     for (int i = 0; i < threads; i++) {
@@ -74,8 +91,15 @@ struct pool *pool_start(int threads, int queue_limit, void (*run)(void *))
             break;
         p->n_threads++;
     }
-    if (p->n_threads == threads)
+    if (p->n_threads == threads) {
+        /* Ready means every thread waits for work: with queue = 0 a push
+         * is accepted only by an idle thread. */
+        pthread_mutex_lock(&p->mu);
+        while (p->idle < p->n_threads)
+            pthread_cond_wait(&p->idle_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
         return p;
+    }
 fail:
     pool_stop(p);
     return NULL;
@@ -84,13 +108,14 @@ fail:
 int pool_push(struct pool *p, void *item)
 {
     pthread_mutex_lock(&p->mu);
-    if (p->count >= p->cap || p->stopping) {
+    /* Full when every idle thread has a request already and `queue` more wait. */
+    if (p->count >= p->idle + p->limit || p->count >= p->cap || p->stopping) {
         pthread_mutex_unlock(&p->mu);
         return -1;
     }
     p->ring[(p->head + p->count) % p->cap] = item;
     p->count++;
-    scoreboard_queue(p->count);
+    scoreboard_queue(waiting(p));
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 0;
@@ -99,7 +124,7 @@ int pool_push(struct pool *p, void *item)
 int pool_depth(struct pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    int n = p->count;
+    int n = waiting(p);
     pthread_mutex_unlock(&p->mu);
     return n;
 }
@@ -116,6 +141,7 @@ void pool_stop(struct pool *p)
         pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+    pthread_cond_destroy(&p->idle_cv);
     free(p->ring);
     free(p->threads);
     free(p);

@@ -69,8 +69,8 @@ static int host_option(struct instance *in, const struct cfg_section *s, struct 
     }
     if ((v = config_get(s, "timeout"))) {
         double t = strtod(v, &end);
-        if (end == v || *end || t < 0) {
-            err_add(e, s->full, "timeout", "expected seconds (0 = none), got '%s'", v);
+        if (end == v || *end || !(t >= 0 && t <= 86400)) {
+            err_add(e, s->full, "timeout", "expected seconds from 0 (none) to 86400, got '%s'", v);
             return -1;
         }
         in->timeout = t;
