@@ -21,7 +21,7 @@ for src in tests/fuzz/fuzz_*.c; do
     if [ ! "$out/$name" -nt "$src" ] || [ "$mode" = build ]; then
         # shellcheck disable=SC2086
         $CC -g -O1 -std=gnu11 -D_GNU_SOURCE -DSTRATA_VERSION='"fuzz"' -fsanitize=fuzzer,address,undefined \
-            -Isdk -I/usr/include/iniparser $cflags "$src" $kit -o "$out/$name" -lcmocka $libs -lpthread -lm
+            -Isdk -Iplugins/lib -I/usr/include/iniparser $cflags "$src" $kit -o "$out/$name" -lcmocka $libs -lpthread -lm
     fi
 done
 [ "$mode" = build ] && exit 0
