@@ -47,6 +47,7 @@ struct server {
     _Atomic int draining;          /* stopping: answers close the connection */
     struct conn_slot *conns;
     int n_conns;
+    _Atomic int max_fd;            /* highest connection fd seen: the sweep's bound */
     int64_t header_deadline_ns;
 };
 
@@ -355,6 +356,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (fd < 0 || fd >= s->n_conns)
         return;
     struct conn_slot *c = &s->conns[fd];
+    int seen = atomic_load_explicit(&s->max_fd, memory_order_relaxed);
+    while (fd > seen && !atomic_compare_exchange_weak(&s->max_fd, &seen, fd))
+        ;
     pthread_mutex_lock(&c->mu);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         c->open = 1;
@@ -373,7 +377,8 @@ void server_sweep(struct server *s)
     if (!s || s->header_deadline_ns <= 0)
         return;
     int64_t now = now_ns();
-    for (int fd = 0; fd < s->n_conns; fd++) {
+    int top = atomic_load_explicit(&s->max_fd, memory_order_relaxed);
+    for (int fd = 0; fd <= top && fd < s->n_conns; fd++) {
         struct conn_slot *c = &s->conns[fd];
         int64_t since = atomic_load_explicit(&c->since, memory_order_relaxed);
         if (!since || now - since < s->header_deadline_ns)
@@ -471,7 +476,7 @@ struct server *server_start(struct runtime *rt, int listen_fd, char *err, size_t
         0, NULL, NULL, on_request, s,
         MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_LISTEN_SOCKET, listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, io,
+        MHD_OPTION_THREAD_POOL_SIZE, io > 1 ? io : 0u,   /* 1 would warn: no pool */
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->connection_timeout + 0.999),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
