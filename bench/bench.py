@@ -543,25 +543,29 @@ pipeline = log auth prof static
     return out
 
 
-def soak(srv, name, headers, target=1000000, limit_s=90):
-    """RSS before and after about a million more requests (wrk in 10 s
-    pieces until a million are done or limit_s has passed)."""
+def soak(srv, name, headers, target=1000000, limit_s=90, chunk_s=5, min_chunks=4):
+    """RSS over about a million more requests: wrk in chunk_s pieces until
+    a million are done (and at least min_chunks pieces) or limit_s has
+    passed, RSS read after each piece, so growth can be told from warm-up."""
     before = rss_kib(srv.pids())
     wl = Workload("1k", "/1k.html", headers=headers, label="soak")
-    total, secs, errors, t0 = 0, 0.0, {}, time.time()
-    while total < target and time.time() - t0 < limit_s:
-        r = run_wrk(srv, wl, duration=10)
+    total, secs, errors, t0, series, n = 0, 0.0, {}, time.time(), [], 0
+    while (total < target or n < min_chunks) and time.time() - t0 < limit_s:
+        r = run_wrk(srv, wl, duration=chunk_s)
+        n += 1
         total += r["requests"]
         secs += r["seconds"]
         for k, v in r["errors"].items():
             errors[k] = errors.get(k, 0) + v
+        series.append({"requests": total,
+                       "rss_kib": sum(p["rss_kib"] for p in rss_kib(srv.pids()))})
     after = rss_kib(srv.pids())
     results["soak"].append({"server": name, "requests": total, "seconds": secs,
                             "cmd": r["cmd"], "before": before, "after": after,
-                            "errors": errors})
-    log("%s soak: %d requests in %.0f s, RSS %d -> %d KiB" % (
+                            "series": series, "errors": errors})
+    log("%s soak: %d requests in %.0f s, RSS %d -> %s KiB" % (
         name, total, secs, sum(p["rss_kib"] for p in before),
-        sum(p["rss_kib"] for p in after)))
+        " -> ".join(str(x["rss_kib"]) for x in series)))
 
 
 def blocking_round(srv, spec, rnd):
