@@ -464,8 +464,9 @@ def test_reload_flag_picks_up_config_edit_rebuilt_so_and_watched_file():
 # ---- watchdog, max_requests ------------------------------------------------------
 
 def test_hung_stage_gets_its_worker_replaced():
-    extra = "hung_restart_after = 1\nrequest_warn_after = 0.5\n"
-    with Server(ini(1, server_extra=extra).replace("graceful_timeout = 5", "graceful_timeout = 1")) as s:
+    extra = "hung_restart_after = 1\n"
+    text = ini(1, server_extra=extra).replace("graceful_timeout = 5", "graceful_timeout = 1")
+    with Server(text.replace("request_warn_after = 0\n", "request_warn_after = 0.5\n")) as s:
         (old,) = ready_workers(s, 1)
         load = Load(s.port, conns=8)
         load.wait_ok(50)
