@@ -443,6 +443,8 @@ if R.get("configs"):
         w("</details>")
         w()
 
+# Paths below the repository are shown relative to it.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 with open(out_path, "w") as fo:
-    fo.write("\n".join(out) + "\n")
+    fo.write("\n".join(out).replace(ROOT + "/", "") + "\n")
 print("report: wrote %s (%d points, %d runs)" % (out_path, len(points), len(R["runs"])))
