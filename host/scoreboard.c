@@ -42,6 +42,7 @@ struct scoreboard {
 static struct scoreboard *sb;
 static int my_worker;
 static __thread struct sb_thread *me;
+__thread _Atomic int *scoreboard_stage_slot;
 
 static int64_t mono_ns(void)
 {
@@ -103,7 +104,9 @@ static struct sb_thread *slot(void)
     int i = atomic_fetch_add(&w->n_threads, 1);
     if (i >= SB_THREADS)
         return NULL;
-    return me = &w->th[i];
+    me = &w->th[i];
+    scoreboard_stage_slot = &me->stage;
+    return me;
 }
 
 /* Seqlock writer/reader: the text fields are plain bytes guarded by seq. */
@@ -137,11 +140,6 @@ void scoreboard_begin(const struct strata_request *r)
     atomic_fetch_add_explicit(&t->seq, 1, memory_order_release);
 }
 
-void scoreboard_stage(int id)
-{
-    if (me)
-        atomic_store_explicit(&me->stage, id, memory_order_relaxed);
-}
 
 void scoreboard_end(int status)
 {

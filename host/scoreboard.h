@@ -5,6 +5,7 @@
 #ifndef STRATA_SCOREBOARD_H
 #define STRATA_SCOREBOARD_H
 #include "../sdk/strata.h"
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define SB_WORKERS 64
@@ -23,7 +24,14 @@ void scoreboard_worker_start(int idx, int generation, int threads, int queue_lim
 void scoreboard_worker_clear(int idx);
 /* The calling thread's slot (lazily registered). */
 void scoreboard_begin(const struct strata_request *r);
-void scoreboard_stage(int stage_id);
+/* The calling thread's stage slot (NULL until it served a request): the
+ * pipeline stores the running stage there, inline, twice per stage. */
+extern __thread _Atomic int *scoreboard_stage_slot;
+static inline void scoreboard_stage(int stage_id)
+{
+    if (scoreboard_stage_slot)
+        atomic_store_explicit(scoreboard_stage_slot, stage_id, memory_order_relaxed);
+}
 void scoreboard_end(int status);
 /* The request moves to another thread: idle here, not counted. */
 void scoreboard_handoff(void);
