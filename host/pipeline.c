@@ -202,12 +202,13 @@ int pipeline_next(struct strata_request *r)
     int t_index = r->n_timings < REQUEST_MAX_DEPTH ? r->n_timings++ : -1;
     struct stage_timing *t = t_index >= 0 ? &r->timings[t_index] : NULL;
     int level = caller_t >= 0 ? r->timings[caller_t].level + 1 : 0;
-    if (t) {
-        memset(t, 0, sizeof *t);
+    if (t) {                            /* every field, no memset: this is per stage */
         t->inst = in;
         t->level = level;
+        t->next_called = 0;
+        t->child_ns = t->child_cpu_ns = t->cpu_ns = 0;
         t->start_ns = now_ns();
-        t->cpu_start_ns = cpu_ns();
+        t->cpu_start_ns = cpu_timing ? cpu_ns() : 0;
     }
     int saved_stage = strata_crash_stage;
     strata_crash_stage = in->id;
@@ -220,10 +221,11 @@ int pipeline_next(struct strata_request *r)
     strata_crash_stage = saved_stage;
     r->pos = pos - 1;
     r->cur_t = caller_t;
-    scoreboard_stage(caller_t >= 0 && r->timings[caller_t].inst ? r->timings[caller_t].inst->id : -1);
+    scoreboard_stage(saved_stage);
     if (t) {
         t->total_ns = now_ns() - t->start_ns;
-        t->cpu_ns = cpu_timing ? cpu_ns() - t->cpu_start_ns : 0;
+        if (cpu_timing)
+            t->cpu_ns = cpu_ns() - t->cpu_start_ns;
         if (caller_t >= 0) {
             r->timings[caller_t].child_ns += t->total_ns;
             r->timings[caller_t].child_cpu_ns += t->cpu_ns;
@@ -239,7 +241,7 @@ int pipeline_next(struct strata_request *r)
         fail(r, in, 500, "failed");
     } else if (r->status == 0) {
         fail(r, in, 500, "returned without an answer");
-    } else if (in->timeout > 0 && t && t->total_ns > (int64_t)(in->timeout * 1e9)) {
+    } else if (in->timeout_ns > 0 && t && t->total_ns > in->timeout_ns) {
         log_msg(STRATA_LOG_WARN, "[%s] took %.3f s, over its timeout of %.3f s: answered 504",
                 in->sec.name, (double)t->total_ns / 1e9, in->timeout);
         fail(r, in, 504, NULL);

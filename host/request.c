@@ -94,28 +94,45 @@ static const void *rq_body(strata_request *r, size_t *len)
 static void rq_set_status(strata_request *r, int status) { r->status = status; }
 static int rq_status(strata_request *r) { return r->status; }
 
-static int valid_header(const char *name, const char *value)
+/* A header the host can send as given: a token name, a value with no CR
+ * or LF (no header splitting). Returns the name's length, or 0. */
+static size_t valid_header(const char *name, const char *value, size_t *value_len)
 {
-    if (!name || !*name || !value)
+    if (!name || !value)
         return 0;
-    for (const char *p = name; *p; p++)
-        if (*p <= ' ' || *p == ':' || *p >= 127)
+    size_t n = 0;
+    for (; name[n]; n++)
+        if ((unsigned char)name[n] <= ' ' || name[n] == ':' || (unsigned char)name[n] >= 127)
             return 0;
-    return value[strcspn(value, "\r\n")] == '\0';   /* no header splitting */
+    size_t v = strcspn(value, "\r\n");
+    if (value[v])
+        return 0;
+    *value_len = v;
+    return n;
 }
 
-int request_add_header(strata_request *r, const char *name, const char *value)
+/* One arena block per header: the struct, then name and value. */
+static int add_checked(strata_request *r, const char *name, size_t nl, const char *value,
+                       size_t vl)
 {
-    if (!valid_header(name, value))
+    struct header *h = arena_alloc(&r->arena, sizeof *h + nl + vl + 2);
+    if (!h)
         return STRATA_ERROR;
-    struct header *h = arena_alloc(&r->arena, sizeof *h);
-    if (!h || !(h->name = arena_strdup(&r->arena, name)) ||
-        !(h->value = arena_strdup(&r->arena, value)))
-        return STRATA_ERROR;
+    char *p = (char *)(h + 1);
+    memcpy(p, name, nl + 1);
+    memcpy(p + nl + 1, value, vl + 1);
+    h->name = p;
+    h->value = p + nl + 1;
     h->next = NULL;
     *r->resp_tail = h;
     r->resp_tail = &h->next;
     return STRATA_OK;
+}
+
+int request_add_header(strata_request *r, const char *name, const char *value)
+{
+    size_t vl, nl = valid_header(name, value, &vl);
+    return nl ? add_checked(r, name, nl, value, vl) : STRATA_ERROR;
 }
 
 static int rq_remove_header(strata_request *r, const char *name)
@@ -137,10 +154,11 @@ static int rq_remove_header(strata_request *r, const char *name)
 
 static int rq_set_header(strata_request *r, const char *name, const char *value)
 {
-    if (!valid_header(name, value))
+    size_t vl, nl = valid_header(name, value, &vl);
+    if (!nl)
         return STRATA_ERROR;
     rq_remove_header(r, name);
-    return request_add_header(r, name, value);
+    return add_checked(r, name, nl, value, vl);
 }
 
 static const char *rq_resp_header(strata_request *r, const char *name)

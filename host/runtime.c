@@ -74,6 +74,7 @@ static int host_option(struct instance *in, const struct cfg_section *s, struct 
             return -1;
         }
         in->timeout = t;
+        in->timeout_ns = (int64_t)(t * 1e9);
     }
     return 0;
 }

@@ -33,6 +33,7 @@ struct instance {
     int blocking;                 /* not declared STRATA_NONBLOCKING   */
     int concurrency;              /* host option; 0 = no limit         */
     double timeout;               /* host option, seconds; 0 = none    */
+    int64_t timeout_ns;           /* the same, for the per-stage check */
     _Atomic int inflight;
 };
 
