@@ -17,6 +17,8 @@ int pipeline_stage_depth(struct strata_request *r);
 /* Release this thread's plugin slots (thread_fini); automatic at thread exit. */
 void pipeline_thread_exit(void);
 void pipeline_set_cpu_timing(int on);
+/* Calibrate the stage clock (once per process; pipeline_run does it too). */
+void pipeline_clock_init(void);
 int64_t now_ns(void);
 
 /* The stage the calling thread runs now (watchdog), or NULL. */

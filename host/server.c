@@ -496,6 +496,7 @@ struct server *server_start(struct runtime *rt, int listen_fd, char *err, size_t
         pthread_mutex_init(&s->conns[i].mu, NULL);
     s->header_deadline_ns = (int64_t)(cfg->connection_timeout * 1e9);
     wall_offset_update();
+    pipeline_clock_init();
     pipeline_set_cpu_timing(cfg->stage_cpu_time);
     s->pool = pool_start(cfg->threads, cfg->queue, run_on_pool);
     if (!s->pool) {
