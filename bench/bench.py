@@ -14,6 +14,8 @@ Servers (each skipped with a reason when its pieces are missing):
   bare-mhd-fd      the same, open+fstat+fd (sendfile) per request
   strata-static    strata, static only
   strata-ref       strata, logging -> auth (bcrypt user) -> profiling -> static
+  strata-log, strata-auth, strata-prof
+                   one plugin in front of static, priced against strata-static
   strata-blocking  strata, /slow through bench/plugins/sleep20.c (20 ms) at
                    threads = 8, 32, 128, with fast requests to / meanwhile
   lighttpd         plain static + access log; lighttpd-auth adds mod_auth
@@ -538,6 +540,33 @@ pipeline = log auth prof static
                             "build/bench/strata serve strata-ref.ini",
                             strata_starter("strata-ref", ini), wls, mem_headers=[AUTH_B],
                             soak_headers=[AUTH_B]))
+    # One plugin in front of static, to price each (issues 4, 5, 6): the
+    # same bcrypt Authorization header everywhere so requests are alike.
+    one = {
+        "strata-log": ("logging", "[filter:one]\nuse = logging\nfile = %s\n"
+                       % os.path.join(WORK, "strata-one-access.log")),
+        "strata-auth": ("auth", "[filter:one]\nuse = auth\nhtpasswd = %s\nrealm = bench\n"
+                        % HTPASSWD),
+        "strata-prof": ("profiling", "[filter:one]\nuse = profiling\n"),
+    }
+    for name, (plugin, section) in one.items():
+        if not want(name) and not want("strata-plugins"):
+            continue
+        miss = plugins_missing([plugin, "static"])
+        if miss:
+            skip(name, plugin + " static", None, "plugins not built: %s" % ", ".join(miss))
+            continue
+        ini = strata_ini(name, "%s\n[app:static]\nuse = static\nroot = %s\n\n"
+                         "[pipeline:main]\npipeline = one static\n" % (section, DOCROOT))
+        out.append(Spec(name, plugin + " static", "%s -> static" % plugin,
+                        "build/bench/strata serve %s.ini" % name, strata_starter(name, ini),
+                        [Workload("1k", "/1k.html", headers=[AUTH_B], label="1k-keepalive-bcrypt")]))
+    if want("strata-static") and any(sp.name == "strata-static" for sp in out):
+        # the baseline for the rows above, with the same header
+        for sp in out:
+            if sp.name == "strata-static":
+                sp.workloads.append(Workload("1k", "/1k.html", headers=[AUTH_B],
+                                             label="1k-keepalive-bcrypt"))
     if want("strata-blocking"):
         out += blocking_specs()
     return out

@@ -242,6 +242,17 @@ target("10 MiB CPU/req, reference pipeline vs lighttpd with auth",
 target("p99 at 64 connections, static-only vs nginx", sta, ngx, "p99", 1.0, "<=")
 target("p99 at 64 connections, reference pipeline vs nginx with auth (bcrypt)", ref,
        pt("nginx-auth", "1k-keepalive-bcrypt"), "p99", 1.0, "<=")
+base = pt("strata-static", "1k-keepalive-bcrypt")
+target("auth (bcrypt user, cached) -> static req/s vs static alone (issue 4)",
+       pt("strata-auth", "1k-keepalive-bcrypt"), base, "rps", 0.5, ">=")
+target("logging -> static req/s vs static alone (issue 5: cost < 10 %)",
+       pt("strata-log", "1k-keepalive-bcrypt"), base, "rps", 0.9, ">=")
+target("logging -> static CPU/req vs static alone (issue 5)",
+       pt("strata-log", "1k-keepalive-bcrypt"), base, "cpu", 1.1, "<=")
+target("profiling -> static req/s vs static alone (issue 6: cost < 5 %)",
+       pt("strata-prof", "1k-keepalive-bcrypt"), base, "rps", 0.95, ">=")
+target("profiling -> static CPU/req vs static alone (issue 6)",
+       pt("strata-prof", "1k-keepalive-bcrypt"), base, "cpu", 1.05, "<=")
 if INS and "slope" in INS:
     rows.append(("pass-through stage, instructions/request (callgrind slope)",
                  "%.1f" % INS["slope"], "-", "<= 200", verdict(INS["slope"] <= 200)))
