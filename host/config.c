@@ -388,6 +388,7 @@ static const struct server_key {
     {"plugin_path", T_STR, "", O(plugin_path), 0, 0},
     {"tls_cert", T_STR, "", O(tls_cert), 0, 0},
     {"tls_key", T_STR, "", O(tls_key), 0, 0},
+    {"error_log", T_STR, "", O(error_log), 0, 0},
     {"stage_cpu_time", T_BOOL, "false", O(stage_cpu_time), 0, 0},
 #undef O
 };
@@ -631,6 +632,7 @@ void config_free(struct config *c)
     free(c->server.plugin_path);
     free(c->server.tls_cert);
     free(c->server.tls_key);
+    free(c->server.error_log);
     free(c->path);
     free(c->dir);
     free(c->text);

@@ -27,7 +27,7 @@ struct server_cfg {
     int max_connections;
     int64_t max_header_size, max_body_size, max_requests;
     double request_warn_after, hung_restart_after, graceful_timeout;
-    char *plugin_path, *tls_cert, *tls_key;
+    char *plugin_path, *tls_cert, *tls_key, *error_log;
     int stage_cpu_time;
 };
 

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -560,6 +561,24 @@ struct server *server_start(struct runtime *rt, int listen_fd, char *err, size_t
     return s;
 }
 
+/* Has a client sent bytes not read yet (a request about to start)? Then
+ * stopping now would close the connection under it. */
+static int pending_input(struct server *s)
+{
+    int top = atomic_load(&s->max_fd);
+    for (int fd = 0; fd <= top && fd < s->n_conns; fd++) {
+        struct conn_slot *c = &s->conns[fd];
+        int n = 0, waiting = 0;
+        pthread_mutex_lock(&c->mu);
+        if (c->open && ioctl(fd, FIONREAD, &n) == 0)
+            waiting = n > 0;
+        pthread_mutex_unlock(&c->mu);
+        if (waiting)
+            return 1;
+    }
+    return 0;
+}
+
 int server_active(struct server *s) { return atomic_load(&s->active); }
 
 void server_stop(struct server *s, double grace)
@@ -572,7 +591,8 @@ void server_stop(struct server *s, double grace)
      * Connection: close, instead of a connection closed under them. */
     int64_t start = now_ns(), until = start + (int64_t)(grace * 1e9);
     int64_t linger = start + (int64_t)(grace < 1 ? grace * 1e9 : 1e9);
-    while ((atomic_load(&s->active) > 0 || now_ns() < linger) && now_ns() < until) {
+    while ((atomic_load(&s->active) > 0 || now_ns() < linger || pending_input(s)) &&
+           now_ns() < until) {
         struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL);
     }

@@ -91,6 +91,7 @@ struct sup {
     int notify_fd;                /* --daemon: the launcher waits on it */
     int notify_tty;               /* stderr goes to the launcher until ready */
     char stderr_path[PATH_MAX];   /* stderr is this file: reopened on SIGUSR1 */
+    int orig_stderr;              /* the terminal, with error_log: told where we listen */
 };
 
 static double mono(void)
@@ -874,7 +875,7 @@ int supervisor_run(const struct serve_opts *o)
 {
     struct sup *S = calloc(1, sizeof *S);
     S->o = o;
-    S->listen_fd = S->sig_fd = S->notify_fd = -1;
+    S->listen_fd = S->sig_fd = S->notify_fd = S->orig_stderr = -1;
     for (int i = 0; i < SB_WORKERS; i++)
         S->w[i].ready_fd = -1;
     log_set_role("supervisor");
@@ -892,6 +893,19 @@ int supervisor_run(const struct serve_opts *o)
     if (scoreboard_create()) {
         fprintf(stderr, "strata: cannot map the scoreboard: %s\n", strerror(errno));
         goto out;
+    }
+    if (*S->cfg.server.error_log) {
+        /* error_log: the host's own log (and plugins' strata->log lines) go
+         * to this file, for every process; SIGUSR1 reopens it (logrotate). */
+        int fd = open(S->cfg.server.error_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (fd < 0) {
+            fprintf(stderr, "%s: [server:main] error_log: cannot open '%s': %s\n", o->config,
+                    S->cfg.server.error_log, strerror(errno));
+            goto out;
+        }
+        S->orig_stderr = o->daemon ? -1 : fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
     }
     if (o->daemon && daemon_start(S))
         goto out;
@@ -933,6 +947,12 @@ int supervisor_run(const struct serve_opts *o)
     log_msg(STRATA_LOG_INFO, "listening on %s://%s:%d (%d worker%s, %d threads each)",
             *S->cfg.server.tls_cert ? "https" : "http", shown, port, S->cfg.server.workers, S->cfg.server.workers > 1 ? "s" : "",
             S->cfg.server.threads);
+    if (S->orig_stderr >= 0) {
+        dprintf(S->orig_stderr, "strata: listening on %s://%s:%d; log in %s\n",
+                *S->cfg.server.tls_cert ? "https" : "http", shown, port, S->cfg.server.error_log);
+        close(S->orig_stderr);
+        S->orig_stderr = -1;
+    }
     int pid_ok = !o->pid_file || write_pid_file(o->pid_file) == 0;
     daemon_ready(S, pid_ok);
     if (!pid_ok)
