@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 pkgs="make gcc pkg-config libmicrohttpd-dev libiniparser-dev libcmocka-dev
       curl python3 clang libclang-rt-14-dev media-types apache2-utils openssl"
 # peers and real clients the tests compare with or parse through
-pkgs="$pkgs nginx-light goaccess python3-prometheus-client"
+pkgs="$pkgs nginx-light goaccess python3-prometheus-client wrk"
 for f in plugins/*/deps.txt; do
     [ -f "$f" ] && pkgs="$pkgs $(grep -v '^#' "$f" | tr '\n' ' ')"
 done
