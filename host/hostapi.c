@@ -7,6 +7,7 @@
 #include "request.h"
 #include "runtime.h"
 #include "scoreboard.h"
+#include "server.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,6 @@ static int64_t h_now_ns(void) { return now_ns(); }
 
 static int h_instances(strata_instance_info *out, int max)
 {
-    extern const struct runtime *server_runtime(void);
     const struct runtime *rt = server_runtime();
     int n = 0;
     for (int i = 0; rt && i < rt->n_inst && n < max; i++, n++) {
