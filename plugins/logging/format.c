@@ -43,7 +43,15 @@ enum lf_kind {
 
 /* ---- buffer ---- */
 
-static int lbuf_grow(struct lbuf *b, size_t need)
+static int lbuf_grow_slow(struct lbuf *b, size_t need);
+
+/* The common case, room already there, stays inline in every put. */
+static inline int lbuf_grow(struct lbuf *b, size_t need)
+{
+    return !b->oom && b->len + need <= b->cap ? 0 : lbuf_grow_slow(b, need);
+}
+
+__attribute__((noinline)) static int lbuf_grow_slow(struct lbuf *b, size_t need)
 {
     if (b->oom)
         return -1;
@@ -481,10 +489,6 @@ int64_t lf_bytes_sent(const strata_host *h, strata_request *req, int sent_ok)
     if ((st > 0 && st < 200) || st == 204 || st == 304 || (m && strcmp(m, "HEAD") == 0))
         return 0;
     int64_t n = h->resp_length(req);
-    if (n < 0) {
-        const char *v = h->var_get(req, LF_VAR_LENGTH);
-        n = v ? strtoll(v, NULL, 10) : 0;
-    }
     return n > 0 ? n : 0;
 }
 

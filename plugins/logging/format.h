@@ -79,11 +79,6 @@ void lf_free(struct lf_format *f);
 /* Append one line, '\n' included. */
 void lf_render(const struct lf_format *f, const struct lf_ctx *c, struct lbuf *out);
 
-/* The response length as seen after next(), kept in a request variable
- * for on_complete: the host hands fd and refcounted bodies to the HTTP
- * library before the exchange ends, and resp_length() then says -1. */
-#define LF_VAR_LENGTH "logging.length"
-
 /* Bytes of body the client got: 0 for HEAD, 1xx, 204, 304 and aborted
  * exchanges; the response length otherwise. */
 int64_t lf_bytes_sent(const strata_host *h, strata_request *req, int sent_ok);

@@ -177,16 +177,9 @@ static void log_thread_fini(void *inst, void *slot)
 
 static int log_handle(void *inst, strata_request *req)
 {
-    int rc = strata->next(req);
-    if (rc == STRATA_YIELD)
-        return rc;
-    int64_t n = strata->resp_length(req);
-    if (n > 0) {   /* on_complete may no longer see it: see LF_VAR_LENGTH */
-        char num[24];
-        snprintf(num, sizeof num, "%lld", (long long)n);
-        strata->var_set(req, LF_VAR_LENGTH, num);
-    }
-    return rc;
+    /* The line is written in on_complete, where the host keeps the
+     * response's status and length readable. */
+    return strata->next(req);
 }
 
 static void log_complete(void *inst, strata_request *req, int sent_ok)
