@@ -4,6 +4,7 @@
  * trailing ", gzip" element always accepted (elements split on ','). */
 // fuzz-libs: -lz
 #include "../../plugins/gzip/gzip.c"
+#include "../../plugins/lib/httputil.c"
 
 #include <stdint.h>
 #include <stdlib.h>

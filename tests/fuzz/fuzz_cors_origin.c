@@ -3,6 +3,7 @@
  * and the Access-Control-Request-Headers it may reflect (reflectable).
  * An allowed origin must really be one of those configured. */
 #include "../../plugins/headers/headers.c"
+#include "../../plugins/lib/httputil.c"
 #include "strata-test.h"
 
 #include <stdint.h>
