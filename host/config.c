@@ -441,8 +441,10 @@ static void server_apply(struct config *c, const struct cfg_section *s,
             break;
         case T_INT:
         case T_SIZE:
-            if ((d->type == T_SIZE ? parse_size(v, &i64) : (parse_size(v, &i64) || !isdigit((unsigned char)v[strlen(v) ? strlen(v) - 1 : 0])))
-                || (double)i64 < d->lo || (double)i64 > d->hi) {
+            /* an integer is a size without a K/M/G suffix */
+            if (parse_size(v, &i64) ||
+                (d->type == T_INT && v[strspn(v, "0123456789")] != '\0') ||
+                (double)i64 < d->lo || (double)i64 > d->hi) {
                 err_add(e, "server:main", d->key, "expected %s from %.0f to %.0f, got '%s'",
                         d->type == T_SIZE ? "a size" : "an integer", d->lo, d->hi, v);
                 break;
