@@ -193,7 +193,6 @@ static int parse_type(const char *t, size_t n)
     return 0;
 }
 
-static char *ini_error_file;
 static struct errs *ini_errs;
 
 static int ini_error(const char *fmt, ...)
@@ -532,7 +531,6 @@ int config_load_from(struct config *c, const char *path, const char *read_path,
     free(tmp);
 
     ini_errs = &e;
-    ini_error_file = c->path;
     iniparser_set_error_callback(ini_error);
     dictionary *d = iniparser_load(read_path);
     iniparser_set_error_callback(NULL);

@@ -21,9 +21,4 @@ void pipeline_set_cpu_timing(int on);
 void pipeline_clock_init(void);
 int64_t now_ns(void);
 
-/* The stage the calling thread runs now (watchdog), or NULL. */
-struct thread_watch {
-    void (*enter)(void *ctx, const struct instance *in);
-    void *ctx;
-};
 #endif

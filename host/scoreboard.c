@@ -92,8 +92,6 @@ void scoreboard_worker_clear(int idx)
         atomic_store(&sb->w[idx].pid, 0);
 }
 
-int scoreboard_worker_index(void) { return my_worker; }
-
 static struct sb_thread *slot(void)
 {
     if (me)

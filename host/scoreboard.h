@@ -37,7 +37,6 @@ void scoreboard_end(int status);
 void scoreboard_handoff(void);
 void scoreboard_queue(int depth);
 void scoreboard_connections(int delta);
-int scoreboard_worker_index(void);
 
 /* Readers. */
 int scoreboard_workers(strata_worker_info *out, int max);

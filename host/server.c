@@ -579,8 +579,6 @@ static int pending_input(struct server *s)
     return 0;
 }
 
-int server_active(struct server *s) { return atomic_load(&s->active); }
-
 void server_stop(struct server *s, double grace)
 {
     if (!s)

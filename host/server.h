@@ -7,7 +7,6 @@ struct server;
 struct server *server_start(struct runtime *rt, int listen_fd, char *err, size_t errlen);
 /* Stop accepting, wait up to `grace` seconds for requests in flight, stop. */
 void server_stop(struct server *s, double grace);
-int server_active(struct server *s);
 /* The header-deadline sweep; the worker calls it about twice a second. */
 void server_sweep(struct server *s);
 const struct runtime *server_runtime(void);

@@ -67,18 +67,7 @@ static struct runtime *build(struct fx *f, const char *body)
         assert_true((f)->err[0] != '\0');                                     \
     } while (0)
 
-static char *read_log(struct fx *f)
-{
-    static char buf[4096];
-    buf[0] = '\0';
-    int fd = open(f->log, O_RDONLY);
-    if (fd < 0)
-        return buf;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    return buf;
-}
+static char *read_log(struct fx *f) { return unit_slurp(f->log); }
 
 static struct instance *inst_named(struct runtime *rt, const char *section)
 {

@@ -10,11 +10,26 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* A small file's text (a plugin's log): static buffer, "" when absent. */
+static inline char *unit_slurp(const char *path)
+{
+    static char buf[4096];
+    buf[0] = '\0';
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return buf;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
 
 /* An assertion with a message saying what was seen. */
 #define EXPECT_MSG(cond, ...)                                                 \
