@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum lf_kind {
     K_LIT = 1,
@@ -41,15 +44,25 @@ enum lf_kind {
 #define FMT_COMBINED "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\""
 #define FMT_COMMON "%h %l %u %t \"%r\" %>s %b"
 
-/* ---- buffer ---- */
+/* ---- buffer ----
+ *
+ * Rendering works on a cursor: each directive asks once for room for its
+ * worst case (room()), writes without further checks, and commits the new
+ * length. A line costs one capacity check per directive, not one per byte
+ * run, and short pieces are copied with fixed-size moves. */
 
 static int lbuf_grow_slow(struct lbuf *b, size_t need);
 
-/* The common case, room already there, stays inline in every put. */
-static inline int lbuf_grow(struct lbuf *b, size_t need)
+/* Room for n more bytes: where they go, or NULL when out of memory (the
+ * line is then dropped whole, never written cut). */
+static inline char *room(struct lbuf *b, size_t n)
 {
-    return !b->oom && b->len + need <= b->cap ? 0 : lbuf_grow_slow(b, need);
+    if (__builtin_expect(!b->oom && b->len + n <= b->cap, 1))
+        return b->p + b->len;
+    return lbuf_grow_slow(b, n) ? NULL : b->p + b->len;
 }
+
+static inline void commit(struct lbuf *b, char *o) { b->len = (size_t)(o - b->p); }
 
 __attribute__((noinline)) static int lbuf_grow_slow(struct lbuf *b, size_t need)
 {
@@ -57,7 +70,7 @@ __attribute__((noinline)) static int lbuf_grow_slow(struct lbuf *b, size_t need)
         return -1;
     if (b->len + need <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : 512;
+    size_t cap = b->cap ? b->cap : 1024;
     while (cap < b->len + need)
         cap *= 2;
     char *np = realloc(b->p, cap);
@@ -80,9 +93,10 @@ void lbuf_free(struct lbuf *b)
 
 void lbuf_put(struct lbuf *b, const void *s, size_t n)
 {
-    if (n && lbuf_grow(b, n) == 0) {
-        memcpy(b->p + b->len, s, n);
-        b->len += n;
+    char *o = room(b, n);
+    if (o && n) {
+        memcpy(o, s, n);
+        commit(b, o + n);
     }
 }
 
@@ -90,20 +104,41 @@ void lbuf_puts(struct lbuf *b, const char *s) { lbuf_put(b, s, strlen(s)); }
 
 void lbuf_putc(struct lbuf *b, char c)
 {
-    if (lbuf_grow(b, 1) == 0)
-        b->p[b->len++] = c;
+    char *o = room(b, 1);
+    if (o) {
+        *o = c;
+        commit(b, o + 1);
+    }
+}
+
+/* Decimal digits of v at o (room for 20); returns the end. */
+static char *put_u64_at(char *o, uint64_t v)
+{
+    int n = 1;
+    for (uint64_t t = v; t >= 10; t /= 10)
+        n++;
+    char *e = o + n;
+    do
+        *--e = (char)('0' + v % 10);
+    while (v /= 10);
+    return o + n;
+}
+
+/* Room for 21: a sign and 20 digits. */
+static char *put_i64_at(char *o, int64_t v)
+{
+    if (v < 0) {
+        *o++ = '-';
+        return put_u64_at(o, (uint64_t)0 - (uint64_t)v);
+    }
+    return put_u64_at(o, (uint64_t)v);
 }
 
 void lbuf_put_i64(struct lbuf *b, int64_t v)
 {
-    char tmp[24], *e = tmp + sizeof tmp, *p = e;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0)
-        *--p = '-';
-    lbuf_put(b, p, (size_t)(e - p));
+    char *o = room(b, 21);
+    if (o)
+        commit(b, put_i64_at(o, v));
 }
 
 /* n digits, zero padded (fractions of a second). */
@@ -133,36 +168,69 @@ static const unsigned char special[256] = {
 };
 #undef R16
 
-/* Apache's ap_escape_logitem: anything not printable ASCII, '"' and '\\'. */
-void lf_escape_apache(struct lbuf *b, const char *s)
+/* Copies the leading run of ordinary bytes of p[0..n) to o, 16 at a time
+ * where SSE2 is there (every x86-64); returns how many it copied. Most
+ * values (addresses, request lines, user agents) are one such run. */
+static inline size_t copy_plain(char *o, const unsigned char *p, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    for (;;) {
-        const unsigned char *run = p;
-        while (!special[*p])
-            p++;
-        lbuf_put(b, run, (size_t)(p - run));
-        if (!*p)
-            return;
-        char e[4] = {'\\', 0, 0, 0};
-        size_t n = 2;
-        switch (*p) {
-        case '\b': e[1] = 'b'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\v': e[1] = 'v'; break;
-        case '\\': e[1] = '\\'; break;
-        case '"': e[1] = '"'; break;
-        default:
-            e[1] = 'x';
-            e[2] = hexd[*p >> 4];
-            e[3] = hexd[*p & 15];
-            n = 4;
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f),
+                  dq = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    for (; n - i >= 16; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        /* signed compare: below 0x20 and 0x80..0xff alike */
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, sp), _mm_cmpeq_epi8(v, del)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, dq), _mm_cmpeq_epi8(v, bs)));
+        unsigned m = (unsigned)_mm_movemask_epi8(bad);
+        if (m) {
+            unsigned k = (unsigned)__builtin_ctz(m);
+            memcpy(o + i, p + i, 16);   /* room was reserved for 4n >= i + 16 */
+            return i + k;
         }
-        lbuf_put(b, e, n);
+        _mm_storeu_si128((__m128i *)(o + i), v);
+    }
+#endif
+    for (; i < n && !special[p[i]]; i++)
+        o[i] = (char)p[i];
+    return i;
+}
+
+/* Apache's ap_escape_logitem: anything not printable ASCII, '"' and '\\'.
+ * Writes at most 4n bytes at o; returns the end. */
+static char *esc_apache_at(char *o, const unsigned char *p, size_t n)
+{
+    const unsigned char *e = p + n;
+    for (;;) {
+        size_t k = copy_plain(o, p, (size_t)(e - p));
+        o += k;
+        p += k;
+        if (p == e)
+            return o;
+        *o++ = '\\';
+        switch (*p) {
+        case '\b': *o++ = 'b'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        case '\v': *o++ = 'v'; break;
+        case '\\': *o++ = '\\'; break;
+        case '"': *o++ = '"'; break;
+        default:
+            *o++ = 'x';
+            *o++ = hexd[*p >> 4];
+            *o++ = hexd[*p & 15];
+        }
         p++;
     }
+}
+
+void lf_escape_apache(struct lbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    char *o = room(b, 4 * n + 16);
+    if (o)
+        commit(b, esc_apache_at(o, (const unsigned char *)s, n));
 }
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs,
@@ -186,46 +254,51 @@ static size_t utf8_len(const unsigned char *p)
 
 /* RFC 8259 string body. Well-formed UTF-8 passes through; a byte that is
  * not part of one is written as the code point of the same value
- * (\u00XX, as Latin-1), so the output is always valid JSON and UTF-8. */
-void lf_escape_json(struct lbuf *b, const char *s)
+ * (\u00XX, as Latin-1), so the output is always valid JSON and UTF-8.
+ * Writes at most 6n bytes at o; returns the end. */
+static char *esc_json_at(char *o, const unsigned char *p, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *e = p + n;
     for (;;) {
-        const unsigned char *run = p;
-        while (!special[*p])
-            p++;
-        lbuf_put(b, run, (size_t)(p - run));
-        if (!*p)
-            return;
+        size_t k = copy_plain(o, p, (size_t)(e - p));
+        o += k;
+        p += k;
+        if (p == e)
+            return o;
         if (*p >= 0x80) {
-            size_t n = utf8_len(p);   /* stops at the NUL: p[1..3] stay in bounds */
-            if (n) {
-                lbuf_put(b, p, n);
-                p += n;
+            size_t u = utf8_len(p);   /* stops at the NUL: p[1..3] stay in bounds */
+            if (u) {
+                memcpy(o, p, u);
+                o += u;
+                p += u;
                 continue;
             }
         }
-        char e[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t n = 2;
+        *o++ = '\\';
         switch (*p) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
         default:
-            e[1] = 'u';
-            e[2] = '0';
-            e[3] = '0';
-            e[4] = hexd[*p >> 4];
-            e[5] = hexd[*p & 15];
-            n = 6;
+            memcpy(o, "u00", 3);
+            o[3] = hexd[*p >> 4];
+            o[4] = hexd[*p & 15];
+            o += 5;
         }
-        lbuf_put(b, e, n);
         p++;
     }
+}
+
+void lf_escape_json(struct lbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    char *o = room(b, 6 * n + 16);
+    if (o)
+        commit(b, esc_json_at(o, (const unsigned char *)s, n));
 }
 
 /* ---- compiler ---- */
@@ -323,6 +396,8 @@ static int compile_string(const char *spec, struct lf_format *f, char *err, size
             op.kind = K_LIT;
             op.arg = p;
             op.arglen = n;
+            if (n <= sizeof op.lit)
+                memcpy(op.lit, p, n);
             if (add_op(f, &cap, op))
                 goto oom;
             p += n;
@@ -333,6 +408,7 @@ static int compile_string(const char *spec, struct lf_format *f, char *err, size
             op.kind = K_LIT;
             op.arg = p++;
             op.arglen = 1;
+            op.lit[0] = '%';
             if (add_op(f, &cap, op))
                 goto oom;
             continue;
@@ -433,6 +509,11 @@ int lf_compile(const char *spec, struct lf_format *out, char *err, size_t errlen
         lf_free(out);
         return -1;
     }
+    /* Every %{ARG} is followed by its '}' in our copy: end it there, so
+     * header and variable names are C strings with no copy per request. */
+    for (size_t i = 0; i < out->n; i++)
+        if (out->ops[i].kind != K_LIT && out->ops[i].arg)
+            ((char *)out->ops[i].arg)[out->ops[i].arglen] = '\0';
     return 0;
 }
 
@@ -492,13 +573,18 @@ int64_t lf_bytes_sent(const strata_host *h, strata_request *req, int sent_ok)
     return n > 0 ? n : 0;
 }
 
-/* A string value: "-" when absent, "" shown as is (Apache's %i). */
+/* A client value, escaped: "-" when absent, "" shown as is (Apache's %i). */
 static void put_value(struct lbuf *b, const char *s)
 {
+    size_t n = s ? strlen(s) : 0;
+    char *o = room(b, 4 * n + 16);
+    if (!o)
+        return;
     if (s)
-        lf_escape_apache(b, s);
+        o = esc_apache_at(o, (const unsigned char *)s, n);
     else
-        lbuf_putc(b, '-');
+        *o++ = '-';
+    commit(b, o);
 }
 
 static void put_urlpath(struct lbuf *b, const strata_host *h, strata_request *req, int json)
@@ -616,13 +702,40 @@ static int status_matches(const struct lf_op *op, int status)
     return op->negate ? !found : found;
 }
 
-/* NUL-terminated copy of an op argument (header and variable names). */
-static const char *arg_z(const struct lf_op *op, char *buf, size_t size)
+/* "%r": method, URI and protocol, each escaped, in one reservation. */
+static void put_reqline(struct lbuf *b, const char *m, const char *u, const char *v)
 {
-    size_t n = op->arglen < size - 1 ? op->arglen : size - 1;
-    memcpy(buf, op->arg, n);
-    buf[n] = '\0';
-    return buf;
+    size_t nm = m ? strlen(m) : 0, nu = u ? strlen(u) : 0, nv = v ? strlen(v) : 0;
+    char *o = room(b, 4 * (nm + nu + nv) + 32);
+    if (!o)
+        return;
+    if (m)
+        o = esc_apache_at(o, (const unsigned char *)m, nm);
+    else
+        *o++ = '-';
+    *o++ = ' ';
+    if (u)
+        o = esc_apache_at(o, (const unsigned char *)u, nu);
+    else
+        *o++ = '-';
+    if (nv) {
+        *o++ = ' ';
+        o = esc_apache_at(o, (const unsigned char *)v, nv);
+    }
+    commit(b, o);
+}
+
+/* A number, or "-" when it is `dash` (%s before a status, %b for 0). */
+static void put_num(struct lbuf *b, int64_t v, int64_t dash)
+{
+    char *o = room(b, 21);
+    if (!o)
+        return;
+    if (v == dash)
+        *o++ = '-';
+    else
+        o = put_i64_at(o, v);
+    commit(b, o);
 }
 
 void lf_render(const struct lf_format *f, const struct lf_ctx *c, struct lbuf *b)
@@ -630,14 +743,21 @@ void lf_render(const struct lf_format *f, const struct lf_ctx *c, struct lbuf *b
     const strata_host *h = c->h;
     strata_request *req = c->req;
     int status = h->status(req);
-    char name[256];
     for (size_t i = 0; i < f->n; i++) {
         const struct lf_op *op = &f->ops[i];
         if (op->kind == K_LIT) {
-            lbuf_put(b, op->arg, op->arglen);
+            char *o = room(b, op->arglen + sizeof op->lit);
+            if (!o)
+                return;
+            /* short literals (most: " ", " \"") are one fixed-size move */
+            if (op->arglen <= sizeof op->lit)
+                memcpy(o, op->lit, sizeof op->lit);
+            else
+                memcpy(o, op->arg, op->arglen);
+            commit(b, o + op->arglen);
             continue;
         }
-        if (!status_matches(op, status)) {
+        if (op->n_status && !status_matches(op, status)) {
             lbuf_putc(b, '-');
             continue;
         }
@@ -661,14 +781,17 @@ void lf_render(const struct lf_format *f, const struct lf_ctx *c, struct lbuf *b
             struct lf_clock *clk = op->end ? c->clock_end : c->clock;
             clock_at(clk, floor_div(us, 1000000));
             if (op->kind == K_TIME) {
-                lbuf_put(b, clk->clf, clk->clf_len);
+                char *o = room(b, sizeof clk->clf);
+                if (o) {
+                    memcpy(o, clk->clf, sizeof clk->clf);
+                    commit(b, o + clk->clf_len);
+                }
             } else {
-                char fmt[256], out[512];
-                arg_z(op, fmt, sizeof fmt);
+                char out[512];
                 /* the format comes from the config file, never the client */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-                size_t n = strftime(out, sizeof out, fmt, &clk->tm);
+                size_t n = strftime(out, sizeof out, op->arg, &clk->tm);
 #pragma GCC diagnostic pop
                 lbuf_put(b, out, n);
             }
@@ -678,17 +801,7 @@ void lf_render(const struct lf_format *f, const struct lf_ctx *c, struct lbuf *b
         case K_TIME_MSEC_FRAC: case K_TIME_USEC_FRAC:
             put_time_ms(b, op->end ? c->now_unix_us : h->start_unix_us(req), op->kind);
             break;
-        case K_REQLINE: {
-            const char *m = h->method(req), *u = h->uri(req), *v = h->version(req);
-            put_value(b, m);
-            lbuf_putc(b, ' ');
-            put_value(b, u);
-            if (v && *v) {
-                lbuf_putc(b, ' ');
-                lf_escape_apache(b, v);
-            }
-            break;
-        }
+        case K_REQLINE: put_reqline(b, h->method(req), h->uri(req), h->version(req)); break;
         case K_METHOD: put_value(b, h->method(req)); break;
         case K_URLPATH: put_urlpath(b, h, req, 0); break;
         case K_QUERY: {
@@ -700,34 +813,22 @@ void lf_render(const struct lf_format *f, const struct lf_ctx *c, struct lbuf *b
             break;
         }
         case K_PROTO: put_value(b, h->version(req)); break;
-        case K_STATUS:
-            if (status > 0)
-                lbuf_put_i64(b, status);
-            else
-                lbuf_putc(b, '-');
-            break;
-        case K_BYTES_CLF: {
-            int64_t n = lf_bytes_sent(h, req, c->sent_ok);
-            if (n)
-                lbuf_put_i64(b, n);
-            else
-                lbuf_putc(b, '-');
-            break;
-        }
-        case K_BYTES: lbuf_put_i64(b, lf_bytes_sent(h, req, c->sent_ok)); break;
-        case K_DUR_US: lbuf_put_i64(b, c->duration_us); break;
-        case K_DUR_MS: lbuf_put_i64(b, c->duration_us / 1000); break;
-        case K_DUR_S: lbuf_put_i64(b, c->duration_us / 1000000); break;
-        case K_REQ_HDR: put_value(b, h->header(req, arg_z(op, name, sizeof name))); break;
-        case K_RESP_HDR: put_value(b, h->resp_header(req, arg_z(op, name, sizeof name))); break;
-        case K_VAR: put_value(b, h->var_get(req, arg_z(op, name, sizeof name))); break;
+        case K_STATUS: put_num(b, status > 0 ? status : -1, -1); break;
+        case K_BYTES_CLF: put_num(b, lf_bytes_sent(h, req, c->sent_ok), 0); break;
+        case K_BYTES: put_num(b, lf_bytes_sent(h, req, c->sent_ok), INT64_MIN); break;
+        case K_DUR_US: put_num(b, c->duration_us, INT64_MIN); break;
+        case K_DUR_MS: put_num(b, c->duration_us / 1000, INT64_MIN); break;
+        case K_DUR_S: put_num(b, c->duration_us / 1000000, INT64_MIN); break;
+        case K_REQ_HDR: put_value(b, h->header(req, op->arg)); break;
+        case K_RESP_HDR: put_value(b, h->resp_header(req, op->arg)); break;
+        case K_VAR: put_value(b, h->var_get(req, op->arg)); break;
         case K_HOST: {
             const char *host = h->header(req, "Host");
             put_value(b, host && *host ? host : NULL);
             break;
         }
-        case K_PID: lbuf_put_i64(b, c->pid); break;
-        case K_TID: lbuf_put_i64(b, c->tid); break;
+        case K_PID: put_num(b, c->pid, INT64_MIN); break;
+        case K_TID: put_num(b, c->tid, INT64_MIN); break;
         case K_CONN: lbuf_putc(b, c->sent_ok ? '+' : 'X'); break;
         }
     }

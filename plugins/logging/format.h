@@ -32,8 +32,9 @@ void lf_escape_json(struct lbuf *b, const char *s);    /* RFC 8259     */
 /* One compiled directive. */
 struct lf_op {
     int kind;                  /* enum lf_kind (format.c)               */
-    const char *arg;           /* literal text or %{ARG}                */
+    const char *arg;           /* literal text, or %{ARG} (NUL-ended)   */
     size_t arglen;
+    char lit[16];              /* a literal of up to 16 bytes, padded   */
     int negate;                /* %!200,304{..}x                        */
     int end;                   /* %{end:...}t: the time it ended        */
     int n_status;              /* 0: no status condition                */

@@ -415,6 +415,58 @@ static void escape__json__rfc8259(void **state)
     escape("\xf4\x90\x80\x80", "\\u00f4\\u0090\\u0080\\u0080", 1);
 }
 
+/* The escapers copy 16 bytes at a time where they can; a byte-at-a-time
+ * model must agree for every length around the block size and every
+ * position of every kind of special byte. */
+static size_t model_escape(char *o, const unsigned char *p, int json)
+{
+    char *start = o;
+    for (; *p; p++) {
+        unsigned c = *p;
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            *o++ = (char)c;
+        } else if (json && c >= 0x80 && c <= 0xdf && c >= 0xc2 && (p[1] & 0xc0) == 0x80) {
+            *o++ = (char)c;       /* the test strings' only UTF-8 is 2-byte */
+            *o++ = (char)*++p;
+        } else if (c == '"' || c == '\\') {
+            o += sprintf(o, "\\%c", c);
+        } else if (c == '\n' || c == '\r' || c == '\t' || c == '\b') {
+            o += sprintf(o, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : 'b');
+        } else if (!json && c == '\v') {
+            o += sprintf(o, "\\v");
+        } else if (json && c == '\f') {
+            o += sprintf(o, "\\f");
+        } else {
+            o += sprintf(o, json ? "\\u%04x" : "\\x%02x", c);
+        }
+    }
+    *o = '\0';
+    return (size_t)(o - start);
+}
+
+static void escape__every_length_and_position__matches_bytewise_model(void **state)
+{
+    static const char *specials[] = {"\"", "\\", "\n", "\x01", "\x7f", "\xff", "\xc3\xa9", "\v", "\f"};
+    char in[80], want[80 * 6 + 1];
+    for (int json = 0; json <= 1; json++)
+        for (size_t len = 0; len < 40; len++)
+            for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++)
+                for (size_t at = 0; at <= len; at++) {
+                    /* len plain bytes with a special inserted at `at`
+                     * (at == len: none) */
+                    size_t n = 0;
+                    for (size_t i = 0; i < len; i++) {
+                        if (i == at)
+                            for (const char *sp = specials[k]; *sp; sp++)
+                                in[n++] = *sp;
+                        in[n++] = (char)('a' + i % 26);
+                    }
+                    in[n] = '\0';
+                    model_escape(want, (const unsigned char *)in, json);
+                    escape(in, want, json);
+                }
+}
+
 static const char HOSTILE_UA[] = "evil\" 200 0 \"-\" \"x\"\n10.0.0.1 - admin [forged]\r\\\x01\x7f\xff";
 
 static void prep_hostile(strata_request *req, void *arg)
@@ -1035,6 +1087,7 @@ int main(void)
         cmocka_unit_test(escape__json__rfc8259),
         cmocka_unit_test_setup_teardown(hostile__combined__one_line_no_forgery, setup, teardown),
         cmocka_unit_test(json_validator__self_check),
+        cmocka_unit_test(escape__every_length_and_position__matches_bytewise_model),
         cmocka_unit_test_setup_teardown(json__fields__valid_object, setup, teardown),
         cmocka_unit_test_setup_teardown(json__absent_values__null, setup, teardown),
         cmocka_unit_test_setup_teardown(json__hostile_values__still_valid, setup, teardown),
