@@ -21,6 +21,12 @@ static uint32_t fnv1a(const char *s)
     return h;
 }
 
+static unsigned memo_slot(const void *a, const void *b)
+{
+    uint64_t k = ((uint64_t)(uintptr_t)a ^ ((uint64_t)(uintptr_t)b << 7)) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(k >> 60) & (PROF_MEMO - 1);
+}
+
 int names_init(struct names *t, int cap)
 {
     memset(t, 0, sizeof *t);
@@ -257,14 +263,25 @@ void prof_record(struct prof *p, struct prof_thread *t, const char *method, cons
     const char *m = method_class(method);
     if (!route || !*route)
         route = "/";
-    char key[256];
-    size_t ml = strlen(m), rl = strlen(route);
-    int rid = p->routes.cap;
-    if (ml + 1 + rl < sizeof key) {
-        memcpy(key, m, ml);
-        key[ml] = ' ';
-        memcpy(key + ml + 1, route, rl + 1);
-        rid = names_id(&p->routes, key, m, route);
+    unsigned ms = memo_slot(route, m);
+    int rid = t->route_memo[ms].id;
+    if (t->route_memo[ms].route != route || t->route_memo[ms].method != m ||
+        strcmp(p->routes.e[rid].b, route) != 0) {
+        char key[256];
+        size_t ml = strlen(m), rl = strlen(route);
+        rid = p->routes.cap;
+        if (ml + 1 + rl < sizeof key) {
+            memcpy(key, m, ml);
+            key[ml] = ' ';
+            memcpy(key + ml + 1, route, rl + 1);
+            rid = names_id(&p->routes, key, m, route);
+        }
+        /* only named routes: "other" has no text to check a hit against */
+        if (rid < p->routes.cap) {
+            t->route_memo[ms].route = route;
+            t->route_memo[ms].method = m;
+            t->route_memo[ms].id = rid;
+        }
     }
     struct cell *cells = slot_cells(&t->cells[rid]);
     int64_t cpu = 0;
@@ -476,6 +493,7 @@ static void fragments_make(struct name *e)
     }
     memcpy(e->pre, tok, strlen(tok));
     memcpy(e->pre + strlen(tok), ";dur=", 6);
+    e->pre_len = strlen(tok) + 5;
     char *o = e->suf;
     o += sprintf(o, ";desc=\"[");
     for (const unsigned char *c = (const unsigned char *)e->key; *c; c++) {
@@ -484,15 +502,29 @@ static void fragments_make(struct name *e)
         *o++ = *c >= 0x20 && *c < 0x7f ? (char)*c : '?';
     }
     memcpy(o, "]\", ", 5);
+    e->suf_len = (size_t)(o - e->suf) + 4;
 }
 
-void prof_stage_resolve(struct prof *p, struct prof_stage *st)
+void prof_stage_resolve(struct prof *p, struct prof_thread *t, struct prof_stage *st)
 {
-    int id = names_id(&p->stages, st->section ? st->section : "?", st->section, st->plugin);
+    int id;
+    unsigned m = memo_slot(st->section, NULL);
+    if (t && st->section && t->stage_memo[m].section == st->section) {
+        id = t->stage_memo[m].id;
+    } else {
+        id = names_id(&p->stages, st->section ? st->section : "?", st->section, st->plugin);
+        if (t && st->section) {
+            t->stage_memo[m].section = st->section;
+            t->stage_memo[m].id = id;
+        }
+    }
     st->id1 = id + 1;
     if (id < p->stages.cap) {
-        st->pre = p->stages.e[id].pre;
-        st->suf = p->stages.e[id].suf;
+        const struct name *e = &p->stages.e[id];
+        st->pre = e->pre;
+        st->suf = e->suf;
+        st->pre_len = e->pre_len;
+        st->suf_len = e->suf_len;
     }
 }
 
@@ -502,13 +534,12 @@ size_t prof_server_timing(char *buf, size_t cap, const struct prof_stage *st, in
     struct out o = { buf, 0, cap, 0 };
     for (int i = 0; i < n; i++) {
         if (st[i].pre && st[i].suf) {
-            out_str(&o, st[i].pre);
+            out_put(&o, st[i].pre, st[i].pre_len);
             out_ms(&o, st[i].self_ns);
-            out_str(&o, st[i].suf);
+            out_put(&o, st[i].suf, st[i].suf_len);
             continue;
         }
-        struct name e = { 0, (char *)(st[i].section ? st[i].section : ""), NULL, NULL,
-                          NULL, NULL };
+        struct name e = { .key = (char *)(st[i].section ? st[i].section : "") };
         fragments_make(&e);
         if (!e.pre)
             return 0;
@@ -519,9 +550,10 @@ size_t prof_server_timing(char *buf, size_t cap, const struct prof_stage *st, in
         free(e.suf);
     }
     if (cpu_ns > 0) {
+        static const char desc[] = ";desc=\"downstream CPU\", ";
         out_put(&o, "cpu;dur=", 8);
         out_ms(&o, cpu_ns);
-        out_str(&o, ";desc=\"downstream CPU\", ");
+        out_put(&o, desc, sizeof desc - 1);
     }
     out_put(&o, "total;dur=", 10);
     out_ms(&o, total_ns);

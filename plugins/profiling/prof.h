@@ -24,7 +24,8 @@ struct name {
     char *key;                  /* "GET /api" or "app:static"           */
     char *a, *b;                /* method, route / section, plugin      */
     char *pre, *suf;            /* stages: their Server-Timing text,     */
-};                              /* "app-static;dur=" and ";desc=..., "  */
+    size_t pre_len, suf_len;    /* "app-static;dur=" and ";desc=..., "  */
+};
 
 struct names {
     int cap;
@@ -41,8 +42,17 @@ struct cell {
     _Atomic uint64_t n, self_ns, cpu_ns;
 };
 
+/* Per-thread memos in front of the name tables, so a request resolves
+ * its stages and route without hashing names: section names are the
+ * host's, fixed for the instance's life, so their address is the key;
+ * a route is checked against its entry's text as well, since a plugin
+ * may set the variable to a string of its own. */
+#define PROF_MEMO 16            /* entries each, direct-mapped          */
+
 struct prof_thread {
     struct prof_thread *next;
+    struct { const char *section; int id; } stage_memo[PROF_MEMO];
+    struct { const char *route, *method; int id; } route_memo[PROF_MEMO];
     _Atomic unsigned epoch;     /* the reset it has applied             */
     uint64_t rng;
     _Atomic(hist *) *stage;     /* PROF_MAX_STAGES + 1                  */
@@ -75,14 +85,16 @@ struct prof_stage {
     int64_t self_ns, total_ns, cpu_ns;
     int id1;                    /* id in prof.stages + 1; 0: look it up */
     const char *pre, *suf;      /* cached header text, or NULL          */
+    size_t pre_len, suf_len;
 };
 
 int names_init(struct names *t, int cap);
 void names_fini(struct names *t);
 /* The id of `key` (adding it with a and b when new), or t->cap. */
 int names_id(struct names *t, const char *key, const char *a, const char *b);
-/* The stage's id, filling its cached header text into *st. */
-void prof_stage_resolve(struct prof *p, struct prof_stage *st);
+/* The stage's id, filling its cached header text into *st; through the
+ * thread's memo when t is not NULL. */
+void prof_stage_resolve(struct prof *p, struct prof_thread *t, struct prof_stage *st);
 
 int prof_init(struct prof *p, int max_routes);
 void prof_fini(struct prof *p);

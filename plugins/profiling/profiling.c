@@ -193,6 +193,7 @@ static int prof_handle(void *inst, strata_request *req)
     int nt = strata->timings(req, tm, PROF_MAX_TIMINGS);
     if (nt > PROF_MAX_TIMINGS)
         nt = PROF_MAX_TIMINGS;
+    struct prof_thread *t = strata->thread_data(req);
     int mine = strata->stage_depth(req), self = -1, n = 0;
     for (int i = 0; i < nt; i++)
         if (tm[i].depth == mine)
@@ -201,10 +202,10 @@ static int prof_handle(void *inst, strata_request *req)
     for (int i = self + 1; i < nt; i++) {
         if (tm[i].depth <= mine)
             break;
-        st[n] = (struct prof_stage){ tm[i].section, tm[i].plugin, tm[i].depth,
-                                     tm[i].self_ns, tm[i].total_ns, tm[i].cpu_ns, 0,
-                                     NULL, NULL };
-        prof_stage_resolve(p, &st[n]);
+        st[n] = (struct prof_stage){ .section = tm[i].section, .plugin = tm[i].plugin,
+                                     .depth = tm[i].depth, .self_ns = tm[i].self_ns,
+                                     .total_ns = tm[i].total_ns, .cpu_ns = tm[i].cpu_ns };
+        prof_stage_resolve(p, t, &st[n]);
         cpu += tm[i].cpu_ns;
         if (tm[i].depth == mine + 1)
             below += tm[i].total_ns;
@@ -217,7 +218,8 @@ static int prof_handle(void *inst, strata_request *req)
     if (p->cfg->server_timing) {
         size_t cap = 96;
         for (int i = 0; i < n; i++)
-            cap += 3 * strlen(st[i].section ? st[i].section : "") + 64;
+            cap += st[i].pre ? st[i].pre_len + st[i].suf_len + 32
+                             : 3 * strlen(st[i].section ? st[i].section : "") + 64;
         char *v = strata->alloc(req, cap);
         if (v && prof_server_timing(v, cap, st, n, total, cpu))
             strata->add_header(req, "Server-Timing", v);
@@ -225,7 +227,6 @@ static int prof_handle(void *inst, strata_request *req)
     if (p->cfg->slow_ms > 0 && (double)total / 1e6 > p->cfg->slow_ms)
         log_slow(p, req, st, n, total, cpu);
 
-    struct prof_thread *t = strata->thread_data(req);
     if (t && sampled(t, p->cfg->sample))
         prof_record(p, t, strata->method(req), strata->var_get(req, STRATA_VAR_ROUTE),
                     strata->status(req), total, st, n);

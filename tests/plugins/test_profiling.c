@@ -328,6 +328,47 @@ static void prof__route_table_full__counts_as_other(void **state)
     prof_fini(&p);
 }
 
+/* The per-thread memo keys routes by address; a plugin may set the
+ * route variable to a buffer of its own and change it, so a hit must
+ * still be checked against the text. */
+static void prof__route_memo__same_address_new_text__counted_apart(void **state)
+{
+    (void)state;
+    struct prof p;
+    assert_int_equal(prof_init(&p, 8), 0);
+    struct prof_thread *t = prof_thread_new(&p);
+    char route[8] = "/a";
+    prof_record(&p, t, "GET", route, 200, 1000, NULL, 0);
+    prof_record(&p, t, "GET", route, 200, 1000, NULL, 0);
+    strcpy(route, "/b");
+    prof_record(&p, t, "GET", route, 200, 1000, NULL, 0);
+    prof_record(&p, t, "POST", route, 200, 1000, NULL, 0);
+    struct prof_view v;
+    assert_int_equal(prof_view_make(&p, &v), 0);
+    assert_int_equal(v.n_routes, 3);
+    assert_string_equal(v.routes[0].route, "/a");
+    assert_int_equal(v.routes[0].h.count, 2);
+    for (int r = 1; r < 3; r++) {
+        assert_string_equal(v.routes[r].route, "/b");
+        assert_int_equal(v.routes[r].h.count, 1);
+    }
+    prof_view_free(&v);
+    /* stages through the memo: the same ids and header text as without */
+    struct prof_stage a = STG("filter:x", "x", 1, 1, 1, 0), b = STG("app:y", "y", 2, 1, 1, 0);
+    prof_stage_resolve(&p, t, &a);
+    prof_stage_resolve(&p, t, &b);
+    struct prof_stage a2 = STG("filter:x", "x", 1, 1, 1, 0), b2 = b;
+    prof_stage_resolve(&p, t, &a2);
+    prof_stage_resolve(&p, NULL, &b2);
+    assert_int_equal(a2.id1, a.id1);
+    assert_int_equal(b2.id1, b.id1);
+    assert_true(a.id1 != b.id1);
+    assert_string_equal(a2.pre, "filter-x;dur=");
+    assert_int_equal(a2.pre_len, strlen(a2.pre));
+    assert_int_equal(b2.suf_len, strlen(b2.suf));
+    prof_fini(&p);
+}
+
 /* ---- Server-Timing ---- */
 
 static void server_timing__stages_and_total__w3c_syntax(void **state)
@@ -346,8 +387,8 @@ static void server_timing__stages_and_total__w3c_syntax(void **state)
     /* the cached text of known stages gives the same header */
     struct prof p;
     assert_int_equal(prof_init(&p, 4), 0);
-    prof_stage_resolve(&p, &st[0]);
-    prof_stage_resolve(&p, &st[1]);
+    prof_stage_resolve(&p, NULL, &st[0]);
+    prof_stage_resolve(&p, NULL, &st[1]);
     assert_non_null(st[0].pre);
     assert_int_equal(st[1].id1, 2);
     char again[512];
@@ -876,6 +917,7 @@ int main(void)
         cmocka_unit_test(hist__merge_of_threads__equals_one_histogram),
         cmocka_unit_test(prof__records_from_threads__merge_in_view),
         cmocka_unit_test(prof__route_table_full__counts_as_other),
+        cmocka_unit_test(prof__route_memo__same_address_new_text__counted_apart),
         cmocka_unit_test(server_timing__stages_and_total__w3c_syntax),
         cmocka_unit_test(server_timing__odd_section_names__token_and_quoted_string),
         cmocka_unit_test(server_timing__no_room__returns_0),
