@@ -48,6 +48,8 @@ BUILD = os.path.abspath(os.path.join(ROOT, os.environ.get("BENCH_BUILD", "build/
 RESULTS = os.path.abspath(os.environ.get("RESULTS", os.path.join(BUILD, "bench-results")))
 WORK = os.path.join(BUILD, "bench-work")
 RUNS = max(2, int(os.environ.get("BENCH_RUNS", "3")))
+PAIRS = max(0, int(os.environ.get("BENCH_PAIRS", "12")))
+PAIR_DURATION = max(1, int(os.environ.get("BENCH_PAIR_DURATION", "2")))
 DURATION = int(os.environ.get("BENCH_DURATION", "5"))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -62,7 +64,7 @@ USER_APR1 = ("bencha", "benchpw")      # htpasswd -m
 FILES = {"1k.html": 1024, "64k.html": 64 * 1024, "10m.bin": 10 * 1024 * 1024}
 WRK_LUA = os.path.join(WORK, "report.lua")
 
-results = {"runs": [], "skipped": [], "memory": [], "blocking": [], "soak": [],
+results = {"runs": [], "pricing": [], "skipped": [], "memory": [], "blocking": [], "soak": [],
            "configs": {}, "servers": {}, "notes": []}
 
 
@@ -821,6 +823,45 @@ def run_round(spec, rnd):
                 os.truncate(os.path.join(dp, fn), 0)
 
 
+PRICED = ("strata-static", "strata-log", "strata-auth", "strata-prof")
+
+
+def price_plugins(specs):
+    """The cost of one plugin in front of static (issues 4, 5, 6) is a few
+    per cent of throughput, but on this shared machine two runs of the same
+    server differ by more than that. So those rows get their own phase:
+    PAIRS sets of short runs, each set running static alone and every
+    one-plugin pipeline once, back to back, in an order rotated per set.
+    A plugin's cost is then judged per set (its rate over static's in the
+    same set) and the report takes the median over sets, so the slow
+    swings of the machine's load fall on both sides of each ratio."""
+    by = {sp.name: sp for sp in specs}
+    names = [n for n in PRICED if n in by]
+    if "strata-static" not in names or len(names) < 2 or not PAIRS:
+        return
+    wl = Workload("1k", "/1k.html", headers=[AUTH_B], label="1k-keepalive-bcrypt")
+    log("pricing %s: %d sets of %d s runs" % (", ".join(names[1:]), PAIRS, PAIR_DURATION))
+    results["pricing_params"] = {"sets": PAIRS, "duration": PAIR_DURATION,
+                                 "workload": wl.label}
+    for i in range(PAIRS):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            srv = by[name].start()
+            try:
+                if check_url(srv, wl):
+                    continue
+                r = run_wrk(srv, wl, PAIR_DURATION)
+            finally:
+                srv.stop()
+            r.update(server=name, set=i + 1)
+            results["pricing"].append(r)
+        row = {r["server"]: r for r in results["pricing"] if r["set"] == i + 1}
+        base = row.get("strata-static")
+        log("pricing set %d: %s" % (i + 1, "  ".join(
+            "%s %.2f" % (n[7:], row[n]["rps"] / base["rps"]) for n in names[1:]
+            if n in row and base and base["rps"])))
+
+
 def machine():
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -948,6 +989,11 @@ def main():
                 dead.add(spec.name)
             with open(os.path.join(RESULTS, "results.json"), "w") as f:
                 json.dump(results, f, indent=1)
+    try:
+        price_plugins([sp for sp in specs if sp.name not in dead])
+    except Exception as e:
+        log("pricing failed: %s" % e)
+        results["notes"].append("pricing failed: %s" % e)
     try:
         perf_profile()
     except Exception as e:

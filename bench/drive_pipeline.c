@@ -57,7 +57,7 @@ static int one_request(struct strata_request *r, const struct runtime *rt, const
     r->version = "HTTP/1.1";
     r->client = "127.0.0.1";
     r->source = &cl_source;
-    r->start_ns = 1;
+    pipeline_mark_start(r);
     int rc = pipeline_run(r, rt);
     if (rc == STRATA_YIELD) {           /* what the pool does */
         yielded++;

@@ -71,7 +71,7 @@ static int check_request(struct runtime *rt, const char *spec)
     r->path = arena_strndup(&r->arena, uri, q ? (size_t)(q - uri) : strlen(uri));
     r->source = &no_source;
     r->on_pool = 1;
-    r->start_ns = now_ns();
+    pipeline_mark_start(r);
     pipeline_run(r, rt);
     printf("HTTP/1.1 %d\n", r->status);
     for (struct header *h = r->resp_headers; h; h = h->next)

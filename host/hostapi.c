@@ -102,5 +102,6 @@ const strata_host *hostapi_table(void)
     t.threads = scoreboard_threads;
     t.instances = h_instances;
     t.host_version = h_version;
+    t.elapsed_ns = pipeline_elapsed_ns;
     return &t;
 }

@@ -340,6 +340,23 @@ int pipeline_timings(struct strata_request *r, strata_timing *out, int max)
     return n;
 }
 
+void pipeline_mark_start(struct strata_request *r)
+{
+    pipeline_clock_init();
+    r->start_ns = now_ns();
+    r->start_tick = stage_clock();
+}
+
+int64_t pipeline_elapsed_ns(struct strata_request *r)
+{
+    int64_t d;
+    if (r->start_tick)
+        d = clock_to_ns(stage_clock() - r->start_tick);
+    else
+        d = r->start_ns > 0 ? now_ns() - r->start_ns : 0;
+    return d > 0 ? d : 0;
+}
+
 int pipeline_stage_depth(struct strata_request *r)
 {
     return r->cur_t >= 0 ? r->timings[r->cur_t].level : 0;

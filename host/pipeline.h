@@ -14,6 +14,10 @@ void pipeline_complete(struct strata_request *r, int sent_ok);
 void *pipeline_thread_data(struct strata_request *r);
 int pipeline_timings(struct strata_request *r, strata_timing *out, int max);
 int pipeline_stage_depth(struct strata_request *r);
+/* The request arrives now: start_ns, and start_tick on the stage clock. */
+void pipeline_mark_start(struct strata_request *r);
+/* Nanoseconds since start_ns (strata->elapsed_ns). */
+int64_t pipeline_elapsed_ns(struct strata_request *r);
 /* Release this thread's plugin slots (thread_fini); automatic at thread exit. */
 void pipeline_thread_exit(void);
 void pipeline_set_cpu_timing(int on);

@@ -72,6 +72,7 @@ struct strata_request {
     int depth;                       /* stages entered                   */
     int n_timings;
     int64_t start_ns, start_unix_us;
+    int64_t start_tick;              /* the stage clock at start_ns; 0: none */
     int on_pool;
     int yielded;
     void *owner;                     /* server or test kit               */

@@ -259,7 +259,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     st->srv = s;
     st->conn = conn;
     st->r.uri = arena_strdup(&st->r.arena, uri);
-    st->r.start_ns = now_ns();
+    pipeline_mark_start(&st->r);
     st->r.start_unix_us = (st->r.start_ns + atomic_load_explicit(&wall_offset_ns,
                                                                  memory_order_relaxed)) / 1000;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);

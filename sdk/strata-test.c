@@ -249,6 +249,12 @@ static int kit_timings(strata_request *req, strata_timing *out, int max)
 
 static int kit_stage_depth(strata_request *req) { return K(req)->depth; }
 
+static int64_t kit_elapsed_ns(strata_request *req)
+{
+    int64_t d = kit_now_ns() - req->start_ns;
+    return d > 0 ? d : 0;
+}
+
 void stt_timing(strata_request *req, const char *section, const char *plugin, int depth,
                 int64_t total_ns, int64_t self_ns, int64_t cpu_ns)
 {
@@ -287,6 +293,7 @@ const strata_host *stt_host(void)
         kit_table.threads = kit_threads;
         kit_table.instances = kit_instances;
         kit_table.host_version = kit_version;
+        kit_table.elapsed_ns = kit_elapsed_ns;
     }
     return &kit_table;
 }

@@ -32,6 +32,9 @@
  *
  * Changelog
  *  1.0 (2026-11-25) first version.
+ *  1.1 (2026-11-25) elapsed_ns: time since the request arrived without a
+ *      clock_gettime (per-request loggers and profilers call it on every
+ *      request).
  */
 #ifndef STRATA_H
 #define STRATA_H
@@ -45,7 +48,7 @@ extern "C" {
 #endif
 
 #define STRATA_ABI_MAJOR 1
-#define STRATA_ABI_MINOR 0
+#define STRATA_ABI_MINOR 1
 
 #define STRATA_EXPORT __attribute__((visibility("default")))
 #if defined(__GNUC__)
@@ -320,6 +323,13 @@ struct strata_host {
     int (*threads)(strata_thread_info *out, int max);
     int (*instances)(strata_instance_info *out, int max);
     const char *(*host_version)(void);
+
+    /* -- 1.1 -- */
+    /* Nanoseconds since start_ns(req), read from the clock the host times
+     * stages with (the invariant TSC where there is one): cheaper than
+     * now_ns() - start_ns(req) and the same figure. Check
+     * strata->abi_minor >= 1 before calling it. */
+    int64_t (*elapsed_ns)(strata_request *req);
 };
 
 /* Well-known per-request variables. */

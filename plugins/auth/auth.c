@@ -574,7 +574,11 @@ static int auth_handle(void *inst, strata_request *req)
     if (!a->everything && !needs_auth(a, req))
         return strata->next(req);
 
-    int64_t now = strata->now_ns();
+    /* the arrival time the host read: no clock read per request (a queued
+     * request judges reload and cache age by a time up to its wait older) */
+    int64_t now = strata->start_ns(req);
+    if (now <= 0)
+        now = strata->now_ns();
     if (maybe_reload(a, now, strata->may_block(req)))
         return STRATA_YIELD;
 

@@ -191,7 +191,8 @@ static void log_complete(void *inst, strata_request *req, int sent_ok)
         t = l->shared;
         pthread_mutex_lock(&l->shared_mu);
     }
-    int64_t dur_ns = strata->now_ns() - strata->start_ns(req);
+    int64_t dur_ns = strata->abi_minor >= 1 ? strata->elapsed_ns(req)
+                                            : strata->now_ns() - strata->start_ns(req);
     int64_t start_us = strata->start_unix_us(req);
     struct lf_ctx c = {
         .h = strata,

@@ -187,7 +187,7 @@ static int prof_handle(void *inst, strata_request *req)
     if (rc != STRATA_OK)
         return rc;          /* STRATA_YIELD: untouched, the host re-runs us */
 
-    int64_t now = strata->now_ns(), start = strata->start_ns(req);
+    int64_t start = strata->start_ns(req);
     strata_timing tm[PROF_MAX_TIMINGS];
     struct prof_stage st[PROF_MAX_TIMINGS];
     int nt = strata->timings(req, tm, PROF_MAX_TIMINGS);
@@ -213,7 +213,11 @@ static int prof_handle(void *inst, strata_request *req)
     }
     /* Total: since the request arrived (pool queueing included); a host
      * without an arrival time gets the time spent below us. */
-    int64_t total = start > 0 && start <= now ? now - start : below;
+    int64_t total = start <= 0 ? below
+                    : strata->abi_minor >= 1 ? strata->elapsed_ns(req)
+                                             : strata->now_ns() - start;
+    if (total < 0)
+        total = below;
 
     if (p->cfg->server_timing) {
         size_t cap = 96;

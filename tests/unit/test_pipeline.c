@@ -235,6 +235,32 @@ static void pipeline__stage_depth__outside_a_stage_is_zero(void **state)
     assert_int_equal(r->cur_t, -1);
 }
 
+/* elapsed_ns reads the stage clock; it must agree with CLOCK_MONOTONIC
+ * (now_ns - start_ns), with the tick stamp and without it. */
+static void pipeline__elapsed_ns__agrees_with_the_monotonic_clock(void **state)
+{
+    (void)state;
+    struct strata_request *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    request_init(r);
+    assert_int_equal(pipeline_elapsed_ns(r), 0);          /* no start: 0 */
+    pipeline_mark_start(r);
+    assert_true(r->start_ns > 0);
+    struct timespec pause = {0, 30 * 1000000};
+    nanosleep(&pause, NULL);
+    int64_t e = pipeline_elapsed_ns(r), m = now_ns() - r->start_ns;
+    assert_true(e >= 30 * 1000000);
+    assert_true(m >= e);
+    assert_true(m - e < 5 * 1000000);   /* read just apart: well within 5 ms */
+    int64_t e2 = pipeline_elapsed_ns(r);
+    assert_true(e2 >= e);               /* never backwards */
+    r->start_tick = 0;                  /* a request stamped without ticks */
+    e = pipeline_elapsed_ns(r);
+    assert_true(e >= 30 * 1000000 && e - (now_ns() - r->start_ns) <= 0);
+    request_fini(r);
+    free(r);
+}
+
 static void pipeline__nested_pipelines__flattened_in_order(void **state)
 {
     struct fx *f = *state;
@@ -643,6 +669,7 @@ int main(int argc, char **argv)
         T(pipeline__post_processing__sees_the_inner_answer),
         T(pipeline__stage_timings__present_and_nested),
         T(pipeline__stage_depth__outside_a_stage_is_zero),
+        cmocka_unit_test(pipeline__elapsed_ns__agrees_with_the_monotonic_clock),
         T(pipeline__nested_pipelines__flattened_in_order),
         T(pipeline__blocking_stage_on_io_thread__yields_then_runs_on_pool),
         T(pipeline__all_nonblocking__no_yield_on_io_thread),
