@@ -22,8 +22,13 @@ Servers (each skipped with a reason when its pieces are missing):
   nginx            plain static + access log; nginx-auth adds auth_basic
   paste            TransLogger -> AuthBasicHandler -> StaticURLParser
 
+After the rounds, the one-plugin pipelines are priced against static in
+paired sets (price_plugins), since their cost is smaller than the drift
+between rounds.
+
 Environment: BENCH_BUILD (build/bench), RESULTS ($BENCH_BUILD/bench-results),
 BENCH_RUNS (runs per point, 3), BENCH_DURATION (wrk seconds, 5),
+BENCH_PAIRS (pricing sets, 24), BENCH_PAIR_DURATION (their wrk seconds, 2),
 BENCH_ONLY (comma-separated server names, for development).
 """
 import http.client
@@ -48,7 +53,7 @@ BUILD = os.path.abspath(os.path.join(ROOT, os.environ.get("BENCH_BUILD", "build/
 RESULTS = os.path.abspath(os.environ.get("RESULTS", os.path.join(BUILD, "bench-results")))
 WORK = os.path.join(BUILD, "bench-work")
 RUNS = max(2, int(os.environ.get("BENCH_RUNS", "3")))
-PAIRS = max(0, int(os.environ.get("BENCH_PAIRS", "12")))
+PAIRS = max(0, int(os.environ.get("BENCH_PAIRS", "24")))
 PAIR_DURATION = max(1, int(os.environ.get("BENCH_PAIR_DURATION", "2")))
 DURATION = int(os.environ.get("BENCH_DURATION", "5"))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
@@ -828,38 +833,53 @@ PRICED = ("strata-static", "strata-log", "strata-auth", "strata-prof")
 
 def price_plugins(specs):
     """The cost of one plugin in front of static (issues 4, 5, 6) is a few
-    per cent of throughput, but on this shared machine two runs of the same
-    server differ by more than that. So those rows get their own phase:
-    PAIRS sets of short runs, each set running static alone and every
-    one-plugin pipeline once, back to back, in an order rotated per set.
-    A plugin's cost is then judged per set (its rate over static's in the
-    same set) and the report takes the median over sets, so the slow
-    swings of the machine's load fall on both sides of each ratio."""
+    per cent of throughput, but on this shared machine the speed of the
+    same server drifts by more than that within seconds. So those rows get
+    their own phase: the static-only server and every one-plugin server
+    run side by side (idle unless loaded), and wrk visits them in turn,
+    PAIRS sets of short runs, each set static first; then static once more.
+    Every plugin run is judged against the static runs just before and
+    just after it (their mean), which cancels the drift between them, and
+    the report takes the median over sets."""
     by = {sp.name: sp for sp in specs}
     names = [n for n in PRICED if n in by]
     if "strata-static" not in names or len(names) < 2 or not PAIRS:
         return
     wl = Workload("1k", "/1k.html", headers=[AUTH_B], label="1k-keepalive-bcrypt")
-    log("pricing %s: %d sets of %d s runs" % (", ".join(names[1:]), PAIRS, PAIR_DURATION))
+    log("pricing %s: %d sets of %d s runs, servers side by side" % (
+        ", ".join(names[1:]), PAIRS, PAIR_DURATION))
     results["pricing_params"] = {"sets": PAIRS, "duration": PAIR_DURATION,
-                                 "workload": wl.label}
-    for i in range(PAIRS):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
-            srv = by[name].start()
-            try:
-                if check_url(srv, wl):
-                    continue
-                r = run_wrk(srv, wl, PAIR_DURATION)
-            finally:
+                                 "workload": wl.label, "design": "sandwich"}
+    srvs = {}
+    try:
+        for n in names:
+            srv = by[n].start()
+            srvs[n] = srv
+            why = check_url(srv, wl)
+            if why:
+                log("pricing: %s: %s" % (n, why))
                 srv.stop()
-            r.update(server=name, set=i + 1)
-            results["pricing"].append(r)
-        row = {r["server"]: r for r in results["pricing"] if r["set"] == i + 1}
-        base = row.get("strata-static")
-        log("pricing set %d: %s" % (i + 1, "  ".join(
-            "%s %.2f" % (n[7:], row[n]["rps"] / base["rps"]) for n in names[1:]
-            if n in row and base and base["rps"])))
+                del srvs[n]
+        if "strata-static" not in srvs:
+            return
+        order = [n for n in names if n in srvs]
+        seq = 0
+        for i in range(PAIRS + 1):
+            for n in order if i < PAIRS else ["strata-static"]:
+                r = run_wrk(srvs[n], wl, PAIR_DURATION)
+                seq += 1
+                r.update(server=n, set=i + 1, seq=seq)
+                results["pricing"].append(r)
+            if i:
+                row = {r["server"]: r for r in results["pricing"] if r["set"] == i}
+                nxt = [r for r in results["pricing"] if r["set"] == i + 1
+                       and r["server"] == "strata-static"]
+                base = (row["strata-static"]["rps"] + nxt[0]["rps"]) / 2
+                log("pricing set %d: %s" % (i, "  ".join(
+                    "%s %.2f" % (n[7:], row[n]["rps"] / base) for n in order[1:] if n in row)))
+    finally:
+        for srv in srvs.values():
+            srv.stop()
 
 
 def machine():

@@ -11,6 +11,7 @@
 #   4. bench/instructions.sh: callgrind instructions per request;
 #   5. bench/report.py: BENCHMARKS.md from this run's results only.
 # Environment: BENCH_BUILD (build/bench), BENCH_RUNS (3), BENCH_DURATION (5 s),
+# BENCH_PAIRS (24), BENCH_PAIR_DURATION (2 s),
 # BENCH_ONLY (server names, comma-separated), BENCH_NO_INSTALL=1.
 set -e
 cd "$(dirname "$0")/.."
