@@ -225,13 +225,6 @@ static char *esc_apache_at(char *o, const unsigned char *p, size_t n)
     }
 }
 
-void lf_escape_apache(struct lbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    char *o = room(b, 4 * n + 16);
-    if (o)
-        commit(b, esc_apache_at(o, (const unsigned char *)s, n));
-}
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs,
  * no surrogates, nothing above U+10FFFF), or 0. */
@@ -293,13 +286,18 @@ static char *esc_json_at(char *o, const unsigned char *p, size_t n)
     }
 }
 
-void lf_escape_json(struct lbuf *b, const char *s)
+/* s escaped by esc, which writes at most `grow` bytes per input byte. */
+static void put_escaped(struct lbuf *b, const char *s, size_t grow,
+                        char *(*esc)(char *, const unsigned char *, size_t))
 {
     size_t n = strlen(s);
-    char *o = room(b, 6 * n + 16);
+    char *o = room(b, grow * n + 16);
     if (o)
-        commit(b, esc_json_at(o, (const unsigned char *)s, n));
+        commit(b, esc(o, (const unsigned char *)s, n));
 }
+
+void lf_escape_apache(struct lbuf *b, const char *s) { put_escaped(b, s, 4, esc_apache_at); }
+void lf_escape_json(struct lbuf *b, const char *s) { put_escaped(b, s, 6, esc_json_at); }
 
 /* ---- compiler ---- */
 
@@ -576,15 +574,10 @@ int64_t lf_bytes_sent(const strata_host *h, strata_request *req, int sent_ok)
 /* A client value, escaped: "-" when absent, "" shown as is (Apache's %i). */
 static void put_value(struct lbuf *b, const char *s)
 {
-    size_t n = s ? strlen(s) : 0;
-    char *o = room(b, 4 * n + 16);
-    if (!o)
-        return;
     if (s)
-        o = esc_apache_at(o, (const unsigned char *)s, n);
+        lf_escape_apache(b, s);
     else
-        *o++ = '-';
-    commit(b, o);
+        lbuf_putc(b, '-');
 }
 
 static void put_urlpath(struct lbuf *b, const strata_host *h, strata_request *req, int json)

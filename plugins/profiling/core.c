@@ -452,11 +452,6 @@ static void out_put(struct out *o, const char *s, size_t n)
     o->k += n;
 }
 
-static void out_str(struct out *o, const char *s)
-{
-    out_put(o, s, strlen(s));
-}
-
 /* Nanoseconds as milliseconds with three decimals: 1234567 -> "1.235". */
 static void out_ms(struct out *o, int64_t ns)
 {
@@ -543,9 +538,9 @@ size_t prof_server_timing(char *buf, size_t cap, const struct prof_stage *st, in
         fragments_make(&e);
         if (!e.pre)
             return 0;
-        out_str(&o, e.pre);
+        out_put(&o, e.pre, e.pre_len);
         out_ms(&o, st[i].self_ns);
-        out_str(&o, e.suf);
+        out_put(&o, e.suf, e.suf_len);
         free(e.pre);
         free(e.suf);
     }
