@@ -10,6 +10,7 @@
 #include "runtime.h"
 #include "supervisor.h"
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,9 @@ static int check_request(struct runtime *rt, const char *spec)
     r->source = &no_source;
     r->on_pool = 1;
     pipeline_mark_start(r);
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    r->start_unix_us = (int64_t)wall.tv_sec * 1000000 + wall.tv_nsec / 1000;
     pipeline_run(r, rt);
     printf("HTTP/1.1 %d\n", r->status);
     for (struct header *h = r->resp_headers; h; h = h->next)

@@ -289,6 +289,20 @@ def test_stdout_on_a_pipe_whole_lines():
     check_ids(out, 8, 100)
 
 
+def test_check_request_logs_the_time_of_the_request():
+    # `strata check --request` runs one request without a server; its log
+    # line must carry today's date, not the epoch.
+    ini = INI.format(extra="").replace("%(here)s/access.log", "-")
+    path = write_ini(ini, files={"www/f.txt": BODY})
+    rc, out, err = strata("check", path, "--request", "GET /f.txt")
+    assert rc == 0, (rc, out, err)
+    line = [l for l in out.split("\n") if '"GET /f.txt' in l]
+    assert len(line) == 1, (out, err)
+    assert re.match(r'^127\.0\.0\.1 - - \[\d\d/[A-Z][a-z]{2}/%s:\d\d:\d\d:\d\d [+-]\d{4}\] '
+                    r'"GET /f\.txt HTTP/1\.1" 200 1024 "-" "-"$' % time.strftime("%Y"),
+                    line[0]), line[0]
+
+
 # ---- failures ----
 
 def test_unwritable_file_requests_flow_errors_at_most_once_a_second():
