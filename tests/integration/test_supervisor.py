@@ -505,7 +505,9 @@ def test_max_requests_recycles_workers():
         wait_for(lambda: first not in workers(s), 5, "the first worker to be gone")
         record("max_requests = 200, workers=1", "", load.failed, load.ok + load.failed,
                load.errors)
-        assert load.failed == 0, load.errors[:5]
+        # seen once in ~30 runs: every connection reset at one moment; the
+        # supervisor's log is what can say which worker closed them
+        assert load.failed == 0, (load.errors[:5], s.log()[-4000:])
         assert count_log(s, r"died of|exited with") == 0, s.log()
 
 
